@@ -1,0 +1,451 @@
+//! The `event_data` rules of normalization.md §4–6, applied in the integration's order.
+
+use serde_json::{Map, Value};
+
+use super::fields;
+use super::url_parts::UrlParts;
+
+/// Actions whose payload names a target user.
+const TARGET_USER_ACTIONS: &[&str] = &[
+    "add_user",
+    "remove_user",
+    "update_user_role",
+    "add_user_to_directory_group",
+    "remove_user_from_directory_group",
+];
+const DIRECTORY_GROUP_MEMBER_ACTIONS: &[&str] = &[
+    "add_user_to_directory_group",
+    "remove_user_from_directory_group",
+];
+
+/// `cursor.audit.*` fields mapped as `long`; their values are coerced to JSON integers.
+pub const LONG_FIELDS: &[&str] = &[
+    "expires_in_seconds",
+    "old_limit_cents",
+    "new_limit_cents",
+    "spend_limit_dollars",
+    "repos_updated",
+];
+
+/// `cursor.audit.*` fields mapped as `boolean`.
+pub const BOOLEAN_FIELDS: &[&str] = &[
+    "ghost_mode",
+    "is_active",
+    "is_required",
+    "bugbot_enabled",
+    "enabled",
+    "repo_scope_enabled",
+    "success",
+];
+
+/// When a rule of §4.11 applies.
+enum When {
+    /// Always (a plain move, or an "if unset" alias: both only fill an unset target).
+    Always,
+    /// Only for these actions.
+    Actions(&'static [&'static str]),
+    /// Unless the value equals this sentinel; the key is dropped from `event_data` either way.
+    NotSentinel(&'static str),
+}
+
+/// One rule of §4.11: move `event_data.<from>` to `cursor.audit.<to>`.
+struct Rule {
+    from: &'static str,
+    to: &'static str,
+    when: When,
+}
+
+const fn plain(name: &'static str) -> Rule {
+    Rule {
+        from: name,
+        to: name,
+        when: When::Always,
+    }
+}
+
+const fn alias(from: &'static str, to: &'static str) -> Rule {
+    Rule {
+        from,
+        to,
+        when: When::Always,
+    }
+}
+
+const fn for_actions(
+    from: &'static str,
+    to: &'static str,
+    actions: &'static [&'static str],
+) -> Rule {
+    Rule {
+        from,
+        to,
+        when: When::Actions(actions),
+    }
+}
+
+const fn unless(name: &'static str, sentinel: &'static str) -> Rule {
+    Rule {
+        from: name,
+        to: name,
+        when: When::NotSentinel(sentinel),
+    }
+}
+
+/// §4.11 in the integration's order (the order matters only for the "if unset" aliases).
+const CURSOR_AUDIT_RULES: &[Rule] = &[
+    plain("action"),
+    alias("method", "source"),
+    alias("source", "source"),
+    plain("setting_name"),
+    alias("setting", "setting_name"),
+    plain("old_value"),
+    plain("new_value"),
+    alias("previous", "old_value"),
+    alias("new", "new_value"),
+    alias("value", "new_value"),
+    plain("old_role"),
+    plain("new_role"),
+    alias("previous_role", "old_role"),
+    plain("role"),
+    plain("rule_id"),
+    plain("rule_name"),
+    plain("command_id"),
+    plain("command_name"),
+    for_actions("name", "rule_name", &["team_rule", "bugbot_team_rule"]),
+    for_actions("name", "command_name", &["team_command"]),
+    for_actions(
+        "name",
+        "directory_group_name",
+        &["create_directory_group", "update_directory_group"],
+    ),
+    plain("hook_id"),
+    plain("hook_step"),
+    plain("hook_type"),
+    plain("script_name"),
+    plain("script_content"),
+    plain("operating_systems"),
+    plain("is_active"),
+    plain("is_required"),
+    plain("prompt_content"),
+    plain("prompt_model"),
+    plain("installation_id"),
+    plain("github_app_type"),
+    plain("github_hostname"),
+    plain("repo_url"),
+    plain("repo_node_id"),
+    plain("repo_name"),
+    plain("repos_updated"),
+    alias("repo_count", "repos_updated"),
+    plain("bugbot_enabled"),
+    plain("operation"),
+    plain("provider"),
+    plain("enabled"),
+    plain("secret_name"),
+    plain("scope"),
+    plain("server_name"),
+    plain("server_type"),
+    plain("scoped_to_repos"),
+    plain("service_account_id"),
+    plain("service_account_name"),
+    plain("api_key_id"),
+    plain("api_key_name"),
+    alias("key_id", "api_key_id"),
+    plain("repo_scope"),
+    plain("repo_scope_enabled"),
+    plain("organization_id"),
+    plain("scope_id"),
+    plain("git_org_owner"),
+    plain("git_provider"),
+    unless("git_enterprise_uuid", ""),
+    plain("user_id"),
+    plain("reason"),
+    plain("result"),
+    plain("success"),
+    plain("login_type"),
+    unless("invite_id", ""),
+    unless("invited_by_email", ""),
+    unless("invited_by_user_id", "0"),
+    plain("creator_email"),
+    plain("creator_user_id"),
+    plain("expires_in_seconds"),
+    plain("sender_email"),
+    plain("sender_user_id"),
+    plain("personal_message"),
+    plain("old_limit_cents"),
+    plain("new_limit_cents"),
+    alias("spendLimitDollars", "spend_limit_dollars"),
+    plain("old_privacy_mode"),
+    plain("new_privacy_mode"),
+    plain("directory_group_name"),
+    plain("permissions"),
+    plain("metadata"),
+];
+
+/// Moves `data[key]` to `target` in `doc` when the target is unset and `accept` holds.
+/// Returns whether it moved.
+fn move_if(
+    data: &mut Map<String, Value>,
+    key: &str,
+    doc: &mut Map<String, Value>,
+    target: &[&str],
+    accept: impl Fn(&Value) -> bool,
+) -> bool {
+    let ready = data.get(key).is_some_and(&accept) && !fields::is_set(doc, target);
+    if !ready {
+        return false;
+    }
+    match data.shift_remove(key) {
+        Some(value) => {
+            fields::set(doc, target, value);
+            true
+        }
+        None => false,
+    }
+}
+
+fn any(_: &Value) -> bool {
+    true
+}
+
+fn non_null(value: &Value) -> bool {
+    !value.is_null()
+}
+
+fn known(value: &Value) -> bool {
+    !value.is_null() && value.as_str() != Some("unknown")
+}
+
+/// Applies §4 rules 1–14 (with §5 outcomes and §6 URL parts) for `action`.
+/// Errors are appended to `errors`.
+pub fn apply(
+    action: Option<&str>,
+    mut data: Map<String, Value>,
+    doc: &mut Map<String, Value>,
+    errors: &mut Vec<String>,
+) {
+    let action = action.unwrap_or_default();
+    let is = |actions: &[&str]| actions.contains(&action);
+    let target_email = &["user", "target", "email"][..];
+
+    // 1–8: ECS target user and group.
+    if is(TARGET_USER_ACTIONS) {
+        move_if(&mut data, "user_email", doc, target_email, known);
+        move_if(&mut data, "email", doc, target_email, non_null);
+    }
+    if action == "user_spend_limit" {
+        move_if(&mut data, "target_user_email", doc, target_email, known);
+        move_if(&mut data, "userEmail", doc, target_email, non_null);
+    }
+    if action == "invite_email_sent" {
+        move_if(&mut data, "recipient_email", doc, target_email, known);
+    }
+    if is(DIRECTORY_GROUP_MEMBER_ACTIONS) {
+        let group_id = &["user", "target", "group", "id"][..];
+        move_if(&mut data, "directory_group_id", doc, group_id, any);
+        move_if(&mut data, "group_id", doc, group_id, any);
+        move_if(&mut data, "user_id", doc, &["user", "target", "id"], any);
+    }
+
+    // 9: outcomes read from the payload before it moves.
+    let outcome = match action {
+        "login" => match data.get("success") {
+            None | Some(Value::Null) | Some(Value::Bool(true)) => Some("success"),
+            Some(Value::Bool(false)) => Some("failure"),
+            Some(_) => None,
+        },
+        "protected_git_scope_access_check" => match data.get("result").and_then(Value::as_str) {
+            Some("allowed") => Some("success"),
+            Some("blocked") => Some("failure"),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(outcome) = outcome {
+        fields::set(doc, &["event", "outcome"], Value::from(outcome));
+    }
+
+    // 10: the team hook's URL.
+    if action == "team_hook"
+        && move_if(
+            &mut data,
+            "url",
+            doc,
+            &["url", "original"],
+            Value::is_string,
+        )
+    {
+        apply_url_parts(doc, errors);
+    }
+
+    // 11: known payload fields to cursor.audit.*.
+    for rule in CURSOR_AUDIT_RULES {
+        let target = ["cursor", "audit", rule.to];
+        match rule.when {
+            When::Always => {
+                move_if(&mut data, rule.from, doc, &target, any);
+            }
+            When::Actions(actions) => {
+                if actions.contains(&action) {
+                    move_if(&mut data, rule.from, doc, &target, any);
+                }
+            }
+            When::NotSentinel(sentinel) => {
+                move_if(&mut data, rule.from, doc, &target, |v| {
+                    !v.is_null() && v.as_str() != Some(sentinel)
+                });
+                data.shift_remove(rule.from);
+            }
+        }
+        if rule.to == "role" && action == "add_user" {
+            if let Some(Value::String(role)) = fields::get_mut(doc, &target) {
+                *role = role.to_lowercase();
+            }
+        }
+    }
+
+    // 12: envelope leaks.
+    for leak in ["team_id", "ip_address", "user_agent"] {
+        data.shift_remove(leak);
+    }
+
+    // 13: integer fields.
+    for name in LONG_FIELDS {
+        coerce_long(doc, name, errors);
+    }
+
+    // 14: whatever is left.
+    if !data.is_empty() {
+        fields::set(doc, &["cursor", "audit", "event_data"], Value::Object(data));
+    }
+}
+
+fn apply_url_parts(doc: &mut Map<String, Value>, errors: &mut Vec<String>) {
+    let Some(Value::String(original)) = fields::get(doc, &["url", "original"]) else {
+        return;
+    };
+    let original = original.clone();
+    match UrlParts::parse(&original) {
+        Some(parts) => {
+            if let Some(Value::Object(url)) = doc.get_mut("url") {
+                parts.write_into(url);
+            }
+        }
+        None => errors.push(format!("unable to parse URI [{original}]")),
+    }
+}
+
+/// Parses an optionally signed decimal integer string.
+fn parse_integer_text(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.strip_prefix('+').unwrap_or(text).parse().ok()
+}
+
+fn coerce_long(doc: &mut Map<String, Value>, name: &str, errors: &mut Vec<String>) {
+    let path = ["cursor", "audit", name];
+    let Some(value) = fields::get_mut(doc, &path) else {
+        return;
+    };
+    let converted = match value {
+        Value::Null => return,
+        Value::Number(n) if n.is_i64() => return,
+        Value::String(text) => parse_integer_text(text),
+        _ => None,
+    };
+    match converted {
+        Some(number) => *value = Value::from(number),
+        None => {
+            errors.push(format!(
+                "unable to convert [{}] to long (cursor.audit.{name})",
+                fields::keyword_text(value)
+            ));
+            fields::remove(doc, &path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(action: &str, data: Value) -> (Value, Vec<String>) {
+        let Value::Object(data) = data else {
+            panic!("data must be an object")
+        };
+        let mut doc = Map::new();
+        let mut errors = Vec::new();
+        apply(Some(action), data, &mut doc, &mut errors);
+        (Value::Object(doc), errors)
+    }
+
+    #[test]
+    fn integer_text() {
+        assert_eq!(parse_integer_text("604800"), Some(604800));
+        assert_eq!(parse_integer_text("-5"), Some(-5));
+        assert_eq!(parse_integer_text("+7"), Some(7));
+        for bad in ["", "+", "1.5", " 1", "1e3", "0x10", "99999999999999999999"] {
+            assert_eq!(parse_integer_text(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plain_move_onto_occupied_target_leaves_source() {
+        let mut doc = Map::new();
+        fields::set(&mut doc, &["cursor", "audit", "scope"], json!("team"));
+        let Value::Object(mut data) = json!({"scope": "user"}) else {
+            unreachable!()
+        };
+        assert!(!move_if(
+            &mut data,
+            "scope",
+            &mut doc,
+            &["cursor", "audit", "scope"],
+            any
+        ));
+        assert_eq!(data.get("scope"), Some(&json!("user")));
+        assert_eq!(
+            fields::get(&doc, &["cursor", "audit", "scope"]),
+            Some(&json!("team"))
+        );
+    }
+
+    #[test]
+    fn sentinels_are_dropped() {
+        let (doc, _) = run(
+            "add_user",
+            json!({"invite_id": "", "invited_by_email": "", "invited_by_user_id": "0", "git_enterprise_uuid": ""}),
+        );
+        assert_eq!(doc, json!({}));
+        let (doc, _) = run(
+            "add_user",
+            json!({"invite_id": "i1", "invited_by_email": "a@x", "invited_by_user_id": "0.0", "git_enterprise_uuid": "g"}),
+        );
+        assert_eq!(
+            doc,
+            json!({"cursor": {"audit": {"invite_id": "i1", "invited_by_email": "a@x", "invited_by_user_id": "0.0", "git_enterprise_uuid": "g"}}})
+        );
+    }
+
+    #[test]
+    fn unknown_target_email_stays_in_event_data() {
+        let (doc, _) = run("add_user", json!({"user_email": "unknown", "email": "e@x"}));
+        assert_eq!(
+            doc,
+            json!({"user": {"target": {"email": "e@x"}}, "cursor": {"audit": {"event_data": {"user_email": "unknown"}}}})
+        );
+    }
+
+    #[test]
+    fn bad_integer_is_removed_with_error() {
+        let (doc, errors) = run(
+            "user_spend_limit",
+            json!({"old_limit_cents": "12ab", "new_limit_cents": "500"}),
+        );
+        assert_eq!(doc, json!({"cursor": {"audit": {"new_limit_cents": 500}}}));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("12ab"), "{errors:?}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Where raw audit lines come from.
+
+pub mod lines;
