@@ -6,3 +6,4 @@
 pub mod cli;
 pub mod normalize;
 pub mod source;
+pub mod synthetic;

@@ -25,18 +25,21 @@ pub(crate) fn set(doc: &mut Map<String, Value>, path: &[&str], value: Value) {
     };
     let mut current = doc;
     for step in parents {
-        let entry = current
-            .entry(*step)
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
+        // Look up before inserting: `entry` would allocate the key even when it exists.
+        if !current.get(*step).is_some_and(Value::is_object) {
+            current.insert((*step).to_owned(), Value::Object(Map::new()));
         }
-        let Value::Object(map) = entry else {
+        let Some(Value::Object(map)) = current.get_mut(*step) else {
             return;
         };
         current = map;
     }
-    current.insert((*last).to_owned(), value);
+    match current.get_mut(*last) {
+        Some(slot) => *slot = value,
+        None => {
+            current.insert((*last).to_owned(), value);
+        }
+    }
 }
 
 /// Mutable access to the value at `path`.
@@ -47,16 +50,6 @@ pub(crate) fn get_mut<'a>(doc: &'a mut Map<String, Value>, path: &[&str]) -> Opt
         current = current.get_mut(*step)?.as_object_mut()?;
     }
     current.get_mut(*last)
-}
-
-/// Removes and returns the value at `path`.
-pub(crate) fn remove(doc: &mut Map<String, Value>, path: &[&str]) -> Option<Value> {
-    let (last, parents) = path.split_last()?;
-    let mut current = doc;
-    for step in parents {
-        current = current.get_mut(*step)?.as_object_mut()?;
-    }
-    current.shift_remove(*last)
 }
 
 /// The text Elasticsearch would index for a scalar in a keyword field, or the compact
@@ -103,13 +96,6 @@ mod tests {
         let doc = obj(json!({"a": {"b": null}}));
         assert!(get(&doc, &["a", "b"]).is_some());
         assert!(!is_set(&doc, &["a", "b"]));
-    }
-
-    #[test]
-    fn remove_returns_value() {
-        let mut doc = obj(json!({"a": {"b": 1, "c": 2}}));
-        assert_eq!(remove(&mut doc, &["a", "b"]), Some(json!(1)));
-        assert_eq!(doc, obj(json!({"a": {"c": 2}})));
     }
 
     #[test]

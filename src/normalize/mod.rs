@@ -14,13 +14,14 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
 pub use categorize::{Category, categorize};
 pub use geoip::{GeoIp, GeoIpOpenError};
 pub use payload::{BOOLEAN_FIELDS, LONG_FIELDS};
-pub use timestamp::{format_millis, parse_iso8601};
+pub use timestamp::{format_millis, normalize_timestamp, parse_iso8601};
 pub use url_parts::UrlParts;
 
 /// `ecs.version` of every document.
@@ -101,20 +102,27 @@ impl Normalizer {
                 return Some(self.error_document_at(&original, message, now));
             }
         };
-        Some(match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(event)) => self.normalize_event_at(event, text, now),
-            Ok(other) => self.error_document_at(
-                text,
-                format!("event is not a JSON object but {}", json_kind(&other)),
-                now,
-            ),
+        Some(match serde_json::from_str::<ParsedLine>(text) {
+            Ok(ParsedLine::Object {
+                event,
+                first_dynamic_key,
+            }) => self.normalize_event_at(event, first_dynamic_key, text, now),
+            Ok(ParsedLine::NotObject(kind)) => {
+                self.error_document_at(text, format!("event is not a JSON object but {kind}"), now)
+            }
             Err(err) => self.error_document_at(text, format!("malformed JSON: {err}"), now),
         })
     }
 
-    /// Normalizes an already parsed event (either shape); `original` is its raw text.
+    /// Normalizes an already parsed event; `original` is its raw text. Meant for the Admin
+    /// API shape: a map does not keep document order, so for an S3-shaped event with several
+    /// candidate event-type keys the first in key order is taken (lines keep document order).
     pub fn normalize_event(&self, event: Map<String, Value>, original: &str) -> Normalized {
-        self.normalize_event_at(event, original, Utc::now())
+        let first_dynamic_key = event
+            .keys()
+            .find(|k| !S3_RESERVED_KEYS.contains(&k.as_str()))
+            .cloned();
+        self.normalize_event_at(event, first_dynamic_key, original, Utc::now())
     }
 
     /// The document for input that could not be read as an event at all (§8): it keeps
@@ -140,13 +148,14 @@ impl Normalizer {
     fn normalize_event_at(
         &self,
         mut event: Map<String, Value>,
+        first_dynamic_key: Option<String>,
         original: &str,
         now: DateTime<Utc>,
     ) -> Normalized {
         let mut errors = Vec::new();
         let mut unmapped = Map::new();
         if event.get("metadata").is_some_and(|m| !m.is_null()) {
-            flatten_s3(&mut event, &mut unmapped, &mut errors);
+            flatten_s3(&mut event, first_dynamic_key, &mut unmapped, &mut errors);
         }
 
         let mut doc = Map::new();
@@ -158,21 +167,23 @@ impl Normalizer {
             .as_ref()
             .map(|v| document_id(&fields::keyword_text(v)));
         let action = take_non_null(&mut event, "event_type").map(|v| fields::keyword_text(&v));
+        // The `event` object is filled here in one place; later rules add to it.
+        let mut ecs_event = Map::new();
         if let Some(action) = &action {
             let row = categorize(action);
-            fields::set(&mut doc, &["event", "action"], Value::from(action.as_str()));
-            fields::set(&mut doc, &["event", "kind"], Value::from("event"));
-            fields::set(&mut doc, &["event", "category"], string_list(row.category));
-            fields::set(&mut doc, &["event", "type"], string_list(row.kind));
+            ecs_event.insert("action".into(), Value::from(action.as_str()));
+            ecs_event.insert("kind".into(), Value::from("event"));
+            ecs_event.insert("category".into(), string_list(row.category));
+            ecs_event.insert("type".into(), string_list(row.kind));
             if let Some(outcome) = row.outcome {
-                fields::set(&mut doc, &["event", "outcome"], Value::from(outcome));
+                ecs_event.insert("outcome".into(), Value::from(outcome));
             }
         }
 
         let timestamp = match take_non_null(&mut event, "timestamp") {
             None => None,
             Some(value) => {
-                let parsed = value.as_str().and_then(parse_iso8601);
+                let parsed = value.as_str().and_then(normalize_timestamp);
                 if parsed.is_none() {
                     errors.push(format!(
                         "unable to parse date [{}]",
@@ -184,11 +195,13 @@ impl Normalizer {
         };
         doc.insert(
             "@timestamp".into(),
-            Value::String(format_millis(&timestamp.unwrap_or(now))),
+            Value::String(timestamp.unwrap_or_else(|| format_millis(&now))),
         );
         if let Some(event_id) = event_id {
-            fields::set(&mut doc, &["event", "id"], event_id);
+            ecs_event.insert("id".into(), event_id);
         }
+        ecs_event.insert("provider".into(), Value::from("cursor"));
+        doc.insert("event".into(), Value::Object(ecs_event));
 
         let source_ip = match take_non_null(&mut event, "ip_address") {
             Some(Value::String(ip)) if ip == "unknown" => None,
@@ -211,11 +224,12 @@ impl Normalizer {
             }
             None => None,
         };
-        if let Some(email) = take_non_null(&mut event, "user_email") {
-            if email.as_str() != Some("unknown") {
-                fields::set(&mut doc, &["user", "email"], email);
-            }
+        if let Some(email) = take_non_null(&mut event, "user_email")
+            && email.as_str() != Some("unknown")
+        {
+            fields::set(&mut doc, &["user", "email"], email);
         }
+        let mut audit = Map::new();
         for (key, skip_blank) in [
             ("team_id", false),
             ("auth_id", true),
@@ -223,30 +237,30 @@ impl Normalizer {
             ("request_id", false),
             ("privacy_mode", false),
         ] {
-            if let Some(value) = take_non_null(&mut event, key) {
-                if !(skip_blank && value.as_str() == Some("")) {
-                    fields::set(&mut doc, &["cursor", "audit", key], value);
-                }
+            if let Some(value) = take_non_null(&mut event, key)
+                && !(skip_blank && value.as_str() == Some(""))
+            {
+                audit.insert(key.to_owned(), value);
             }
         }
 
-        let data = match event.shift_remove("event_data") {
+        let data = match event.remove("event_data") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(data)) => data,
             Some(other) => Map::from_iter([("value".to_owned(), other)]),
         };
-        payload::apply(action.as_deref(), data, &mut doc, &mut errors);
+        payload::apply(action.as_deref(), data, &mut doc, &mut audit, &mut errors);
 
         // Beyond: nothing of the envelope is dropped silently.
         unmapped.extend(event);
         if !unmapped.is_empty() {
-            fields::set(
-                &mut doc,
-                &["cursor", "audit", "unmapped"],
-                Value::Object(unmapped),
-            );
+            audit.insert("unmapped".into(), Value::Object(unmapped));
         }
-        stringify_keyword_objects(&mut doc);
+        stringify_keyword_objects(&mut doc, &mut audit);
+        let related_users = related_users(&doc, &audit);
+        if !audit.is_empty() {
+            fields::set(&mut doc, &["cursor", "audit"], Value::Object(audit));
+        }
 
         if let Some((addr, ip)) = source_ip {
             self.enrich_geo(&mut doc, addr, &mut errors);
@@ -256,11 +270,9 @@ impl Normalizer {
                 Value::Array(vec![Value::String(ip)]),
             );
         }
-        let related_users = related_users(&doc);
         if !related_users.is_empty() {
             fields::set(&mut doc, &["related", "user"], Value::from(related_users));
         }
-        fields::set(&mut doc, &["event", "provider"], Value::from("cursor"));
 
         let has_error = !errors.is_empty();
         if has_error || self.options.preserve_original {
@@ -289,21 +301,81 @@ impl Normalizer {
 
 /// Removes `key` and returns its value unless it is absent or null.
 fn take_non_null(event: &mut Map<String, Value>, key: &str) -> Option<Value> {
-    event.shift_remove(key).filter(|v| !v.is_null())
+    event.remove(key).filter(|v| !v.is_null())
 }
 
 fn string_list(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(*s)).collect())
 }
 
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// One input line as parsed: an object, with the first key (in document order) that can
+/// name an S3 event type, or the kind of JSON value it was instead.
+enum ParsedLine {
+    Object {
+        event: Map<String, Value>,
+        first_dynamic_key: Option<String>,
+    },
+    NotObject(&'static str),
+}
+
+impl<'de> Deserialize<'de> for ParsedLine {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ParsedLineVisitor)
+    }
+}
+
+struct ParsedLineVisitor;
+
+impl<'de> Visitor<'de> for ParsedLineVisitor {
+    type Value = ParsedLine;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<ParsedLine, A::Error> {
+        let mut event = Map::new();
+        let mut first_dynamic_key = None;
+        while let Some(key) = access.next_key::<String>()? {
+            let value: Value = access.next_value()?;
+            if first_dynamic_key.is_none() && !S3_RESERVED_KEYS.contains(&key.as_str()) {
+                first_dynamic_key = Some(key.clone());
+            }
+            event.insert(key, value);
+        }
+        Ok(ParsedLine::Object {
+            event,
+            first_dynamic_key,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedLine, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ParsedLine::NotObject("an array"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ParsedLine, E> {
+        Ok(ParsedLine::NotObject("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<ParsedLine, E> {
+        Ok(ParsedLine::NotObject("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<ParsedLine, E> {
+        Ok(ParsedLine::NotObject("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<ParsedLine, E> {
+        Ok(ParsedLine::NotObject("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<ParsedLine, E> {
+        Ok(ParsedLine::NotObject("a string"))
+    }
+
+    fn visit_unit<E>(self) -> Result<ParsedLine, E> {
+        Ok(ParsedLine::NotObject("null"))
     }
 }
 
@@ -311,24 +383,23 @@ fn json_kind(value: &Value) -> &'static str {
 /// top-level keys go to `unmapped`.
 fn flatten_s3(
     event: &mut Map<String, Value>,
+    event_type: Option<String>,
     unmapped: &mut Map<String, Value>,
     errors: &mut Vec<String>,
 ) {
-    let dynamic_keys: Vec<String> = event
+    let extras: Vec<String> = event
         .keys()
-        .filter(|k| !S3_RESERVED_KEYS.contains(&k.as_str()))
+        .filter(|k| !S3_RESERVED_KEYS.contains(&k.as_str()) && Some(*k) != event_type.as_ref())
         .cloned()
         .collect();
-    let mut dynamic_keys = dynamic_keys.into_iter();
-    let event_type = dynamic_keys.next();
-    for extra in dynamic_keys {
-        if let Some(value) = event.shift_remove(&extra) {
+    for extra in extras {
+        if let Some(value) = event.remove(&extra) {
             unmapped.insert(extra, value);
         }
     }
-    let metadata = event.shift_remove("metadata");
+    let metadata = event.remove("metadata");
     if let Some(event_type) = event_type {
-        let payload = event.shift_remove(&event_type).unwrap_or(Value::Null);
+        let payload = event.remove(&event_type).unwrap_or(Value::Null);
         let data = match payload {
             Value::Object(data) => data,
             Value::Null => Map::new(),
@@ -338,13 +409,13 @@ fn flatten_s3(
         event.insert("event_data".into(), Value::Object(data));
     }
     if let Some(Value::Object(mut metadata)) = metadata {
-        if let Some(id) = metadata.shift_remove("id") {
+        if let Some(id) = metadata.remove("id") {
             event.insert("event_id".into(), id);
         }
-        if let Some(timestamp) = metadata.shift_remove("timestamp") {
+        if let Some(timestamp) = metadata.remove("timestamp") {
             event.insert("timestamp".into(), timestamp);
         }
-        if let Some(Value::Object(context)) = metadata.shift_remove("context") {
+        if let Some(Value::Object(context)) = metadata.remove("context") {
             for (key, value) in context {
                 if !event.contains_key(&key) {
                     event.insert(key, value);
@@ -355,7 +426,7 @@ fn flatten_s3(
     if let Some(Value::String(privacy_mode)) = event.get_mut("privacy_mode") {
         match serde_json::from_str::<Value>(privacy_mode) {
             Ok(Value::Object(mut parsed)) => {
-                if let Some(mode) = parsed.shift_remove("privacyMode").filter(|m| !m.is_null()) {
+                if let Some(mode) = parsed.remove("privacyMode").filter(|m| !m.is_null()) {
                     event.insert("privacy_mode".into(), mode);
                 }
             }
@@ -368,38 +439,35 @@ fn flatten_s3(
 }
 
 /// Beyond (type safety): objects in keyword fields become their compact JSON text.
-fn stringify_keyword_objects(doc: &mut Map<String, Value>) {
-    if let Some(Value::Object(audit)) = fields::get_mut(doc, &["cursor", "audit"]) {
-        for (key, value) in audit.iter_mut() {
-            let open_ended = matches!(key.as_str(), "event_data" | "unmapped");
-            let typed =
-                BOOLEAN_FIELDS.contains(&key.as_str()) || LONG_FIELDS.contains(&key.as_str());
-            if !open_ended && !typed && fields::needs_keyword_stringify(value) {
-                *value = Value::String(value.to_string());
-            }
+fn stringify_keyword_objects(doc: &mut Map<String, Value>, audit: &mut Map<String, Value>) {
+    for (key, value) in audit.iter_mut() {
+        let open_ended = matches!(key.as_str(), "event_data" | "unmapped");
+        let typed = BOOLEAN_FIELDS.contains(&key.as_str()) || LONG_FIELDS.contains(&key.as_str());
+        if !open_ended && !typed && fields::needs_keyword_stringify(value) {
+            *value = Value::String(value.to_string());
         }
     }
     for path in ECS_KEYWORD_FIELDS {
-        if let Some(value) = fields::get_mut(doc, path) {
-            if fields::needs_keyword_stringify(value) {
-                *value = Value::String(value.to_string());
-            }
+        if let Some(value) = fields::get_mut(doc, path)
+            && fields::needs_keyword_stringify(value)
+        {
+            *value = Value::String(value.to_string());
         }
     }
 }
 
 /// §7 `related.user`: actor, target, creator, sender; no duplicates, `""` or `"unknown"`.
-fn related_users(doc: &Map<String, Value>) -> Vec<String> {
-    const SOURCES: &[&[&str]] = &[
-        &["user", "email"],
-        &["user", "target", "email"],
-        &["cursor", "audit", "creator_email"],
-        &["cursor", "audit", "sender_email"],
-        &["cursor", "audit", "sender_user_id"],
+fn related_users(doc: &Map<String, Value>, audit: &Map<String, Value>) -> Vec<String> {
+    let sources = [
+        fields::get(doc, &["user", "email"]),
+        fields::get(doc, &["user", "target", "email"]),
+        audit.get("creator_email"),
+        audit.get("sender_email"),
+        audit.get("sender_user_id"),
     ];
     let mut users: Vec<String> = Vec::new();
-    for path in SOURCES {
-        let text = match fields::get(doc, path) {
+    for source in sources {
+        let text = match source {
             Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
             Some(scalar @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(scalar.to_string()),
             _ => continue,

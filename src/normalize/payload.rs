@@ -1,5 +1,8 @@
 //! The `event_data` rules of normalization.md §4–6, applied in the integration's order.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value};
 
 use super::fields;
@@ -181,6 +184,15 @@ const CURSOR_AUDIT_RULES: &[Rule] = &[
     plain("metadata"),
 ];
 
+/// Indices into [`CURSOR_AUDIT_RULES`] by source key, in table order.
+static RULES_BY_SOURCE: LazyLock<HashMap<&'static str, Vec<usize>>> = LazyLock::new(|| {
+    let mut by_source: HashMap<&'static str, Vec<usize>> = HashMap::new();
+    for (index, rule) in CURSOR_AUDIT_RULES.iter().enumerate() {
+        by_source.entry(rule.from).or_default().push(index);
+    }
+    by_source
+});
+
 /// Moves `data[key]` to `target` in `doc` when the target is unset and `accept` holds.
 /// Returns whether it moved.
 fn move_if(
@@ -194,7 +206,7 @@ fn move_if(
     if !ready {
         return false;
     }
-    match data.shift_remove(key) {
+    match data.remove(key) {
         Some(value) => {
             fields::set(doc, target, value);
             true
@@ -215,12 +227,14 @@ fn known(value: &Value) -> bool {
     !value.is_null() && value.as_str() != Some("unknown")
 }
 
-/// Applies §4 rules 1–14 (with §5 outcomes and §6 URL parts) for `action`.
-/// Errors are appended to `errors`.
+/// Applies §4 rules 1–14 (with §5 outcomes and §6 URL parts) for `action`. ECS fields go
+/// to `doc`, `cursor.audit.*` fields to `audit` (the `cursor.audit` object, kept apart so
+/// that each move is one map operation). Errors are appended to `errors`.
 pub fn apply(
     action: Option<&str>,
     mut data: Map<String, Value>,
     doc: &mut Map<String, Value>,
+    audit: &mut Map<String, Value>,
     errors: &mut Vec<String>,
 ) {
     let action = action.unwrap_or_default();
@@ -277,45 +291,54 @@ pub fn apply(
         apply_url_parts(doc, errors);
     }
 
-    // 11: known payload fields to cursor.audit.*.
-    for rule in CURSOR_AUDIT_RULES {
-        let target = ["cursor", "audit", rule.to];
+    // 11: known payload fields to cursor.audit.*, visiting only the rules whose source key
+    // is present (a payload has a handful of keys; the table has ninety rules).
+    let mut applicable: Vec<usize> = data
+        .keys()
+        .filter_map(|key| RULES_BY_SOURCE.get(key.as_str()))
+        .flatten()
+        .copied()
+        .collect();
+    applicable.sort_unstable();
+    for rule in applicable.into_iter().map(|i| &CURSOR_AUDIT_RULES[i]) {
+        let target = [rule.to];
         match rule.when {
             When::Always => {
-                move_if(&mut data, rule.from, doc, &target, any);
+                move_if(&mut data, rule.from, audit, &target, any);
             }
             When::Actions(actions) => {
                 if actions.contains(&action) {
-                    move_if(&mut data, rule.from, doc, &target, any);
+                    move_if(&mut data, rule.from, audit, &target, any);
                 }
             }
             When::NotSentinel(sentinel) => {
-                move_if(&mut data, rule.from, doc, &target, |v| {
+                move_if(&mut data, rule.from, audit, &target, |v| {
                     !v.is_null() && v.as_str() != Some(sentinel)
                 });
-                data.shift_remove(rule.from);
+                data.remove(rule.from);
             }
         }
-        if rule.to == "role" && action == "add_user" {
-            if let Some(Value::String(role)) = fields::get_mut(doc, &target) {
-                *role = role.to_lowercase();
-            }
+        if rule.to == "role"
+            && action == "add_user"
+            && let Some(Value::String(role)) = audit.get_mut("role")
+        {
+            *role = role.to_lowercase();
         }
     }
 
     // 12: envelope leaks.
     for leak in ["team_id", "ip_address", "user_agent"] {
-        data.shift_remove(leak);
+        data.remove(leak);
     }
 
     // 13: integer fields.
     for name in LONG_FIELDS {
-        coerce_long(doc, name, errors);
+        coerce_long(audit, name, errors);
     }
 
     // 14: whatever is left.
     if !data.is_empty() {
-        fields::set(doc, &["cursor", "audit", "event_data"], Value::Object(data));
+        audit.insert("event_data".into(), Value::Object(data));
     }
 }
 
@@ -343,9 +366,8 @@ fn parse_integer_text(text: &str) -> Option<i64> {
     text.strip_prefix('+').unwrap_or(text).parse().ok()
 }
 
-fn coerce_long(doc: &mut Map<String, Value>, name: &str, errors: &mut Vec<String>) {
-    let path = ["cursor", "audit", name];
-    let Some(value) = fields::get_mut(doc, &path) else {
+fn coerce_long(audit: &mut Map<String, Value>, name: &str, errors: &mut Vec<String>) {
+    let Some(value) = audit.get_mut(name) else {
         return;
     };
     let converted = match value {
@@ -361,7 +383,7 @@ fn coerce_long(doc: &mut Map<String, Value>, name: &str, errors: &mut Vec<String
                 "unable to convert [{}] to long (cursor.audit.{name})",
                 fields::keyword_text(value)
             ));
-            fields::remove(doc, &path);
+            audit.remove(name);
         }
     }
 }
@@ -376,8 +398,12 @@ mod tests {
             panic!("data must be an object")
         };
         let mut doc = Map::new();
+        let mut audit = Map::new();
         let mut errors = Vec::new();
-        apply(Some(action), data, &mut doc, &mut errors);
+        apply(Some(action), data, &mut doc, &mut audit, &mut errors);
+        if !audit.is_empty() {
+            fields::set(&mut doc, &["cursor", "audit"], Value::Object(audit));
+        }
         (Value::Object(doc), errors)
     }
 

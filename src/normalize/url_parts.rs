@@ -28,16 +28,16 @@ impl UrlParts {
                 url.insert(key.to_owned(), Value::String(value));
             }
         };
-        if let Some(path) = &self.path {
-            if let Some(extension) = extension_of(path) {
-                url.insert("extension".into(), Value::String(extension.to_owned()));
-            }
+        if let Some(path) = &self.path
+            && let Some(extension) = extension_of(path)
+        {
+            url.insert("extension".into(), Value::String(extension.to_owned()));
         }
-        if let Some(user_info) = &self.user_info {
-            if let Some((user, password)) = user_info.split_once(':') {
-                url.insert("username".into(), Value::String(user.to_owned()));
-                url.insert("password".into(), Value::String(password.to_owned()));
-            }
+        if let Some(user_info) = &self.user_info
+            && let Some((user, password)) = user_info.split_once(':')
+        {
+            url.insert("username".into(), Value::String(user.to_owned()));
+            url.insert("password".into(), Value::String(password.to_owned()));
         }
         put(url, "scheme", self.scheme);
         put(url, "domain", self.domain);

@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under `tests/fixtures/`.
+pub fn fixture(relative: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(relative)
+}
+
+/// The test City and ASN databases.
+pub fn geoip_test_dbs() -> (PathBuf, PathBuf) {
+    (
+        fixture("geoip/GeoLite2-City-Test.mmdb"),
+        fixture("geoip/GeoLite2-ASN-Test.mmdb"),
+    )
+}
+
+/// One golden vector file: the raw lines and the expected documents.
+pub struct GoldenCase {
+    pub name: String,
+    pub input: Vec<u8>,
+    pub expected: Vec<Value>,
+}
+
+/// Every `*.log` with its `*.log-expected.json` in the golden fixture directories.
+pub fn golden_cases() -> Vec<GoldenCase> {
+    let mut cases = Vec::new();
+    for dir in [
+        "elastic-cursor-pipeline",
+        "elastic-cursor-pipeline-upstream",
+    ] {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(fixture(dir))
+            .expect("fixture directory")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        for log in logs {
+            let expected_path = PathBuf::from(format!("{}-expected.json", log.display()));
+            let expected: Value =
+                serde_json::from_slice(&std::fs::read(&expected_path).expect("expected file"))
+                    .expect("expected JSON");
+            cases.push(GoldenCase {
+                name: format!("{dir}/{}", log.file_name().unwrap().to_string_lossy()),
+                input: std::fs::read(&log).expect("log file"),
+                expected: expected["expected"]
+                    .as_array()
+                    .expect("expected list")
+                    .clone(),
+            });
+        }
+    }
+    assert!(cases.len() >= 22, "golden fixtures missing");
+    cases
+}
+
+/// A readable description of where two JSON values differ.
+pub fn json_diff(got: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            for key in g.keys().chain(w.keys().filter(|k| !g.contains_key(*k))) {
+                let sub = format!("{path}.{key}");
+                match (g.get(key), w.get(key)) {
+                    (Some(a), Some(b)) => json_diff(a, b, &sub, out),
+                    (Some(a), None) => out.push(format!("{sub}: unexpected {a}")),
+                    (None, Some(b)) => out.push(format!("{sub}: missing, want {b}")),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ if got != want => out.push(format!("{path}: got {got}, want {want}")),
+        _ => {}
+    }
+}
