@@ -3,7 +3,11 @@
 //!
 //! The binary is a thin wrapper; everything lives here so that tests can drive it.
 
+pub mod aws;
 pub mod cli;
+pub mod error;
 pub mod normalize;
+pub mod pipeline;
+pub mod sink;
 pub mod source;
 pub mod synthetic;

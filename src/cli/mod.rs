@@ -28,6 +28,11 @@ struct Cli {
 enum Command {
     /// Normalize NDJSON audit events (either shape) from stdin into ECS documents on stdout.
     Normalize(NormalizeArgs),
+    /// Ship audit files (gzip or plain NDJSON) to Elasticsearch; without a cluster, or with
+    /// --dry-run, print the documents that would be indexed.
+    Ship(ShipArgs),
+    /// Install the index and component templates for logs-cursor.audit-* (idempotent).
+    Setup(SetupArgs),
 }
 
 /// Options shared by every command that normalizes events.
@@ -131,5 +136,36 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Normalize(args) => run_normalize(args),
+        Command::Ship(args) => run_async(ship::run(args)),
+        Command::Setup(args) => run_async(ship::setup(args)),
     }
 }
+
+/// Runs an async command on a multi-thread runtime.
+fn run_async(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON logs on stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_current_span(false)
+        .try_init();
+}
+
+pub use ship::{SetupArgs, ShipArgs, SinkArgs, summary_line};
+mod ship;
