@@ -232,6 +232,8 @@ impl Shipper {
     ) -> Result<u64, SourceError> {
         let mut lines = LineReader::new(reader, self.max_line_bytes);
         let mut count = 0;
+        // One write per document: serde_json's many small writes are slow through a BufWriter.
+        let mut buffer = Vec::with_capacity(4096);
         loop {
             let line = match lines.next_line() {
                 Ok(Some(line)) => line,
@@ -246,9 +248,13 @@ impl Shipper {
             };
             if let Some((_, doc)) = self.document_for(&line, provenance) {
                 count += 1;
-                let written = serde_json::to_writer(&mut *out, &doc)
+                buffer.clear();
+                let written = serde_json::to_writer(&mut buffer, &doc)
                     .map_err(std::io::Error::from)
-                    .and_then(|()| out.write_all(b"\n"));
+                    .and_then(|()| {
+                        buffer.push(b'\n');
+                        out.write_all(&buffer)
+                    });
                 if let Err(error) = written {
                     return Err(SourceError::Read {
                         source_name: "stdout".into(),

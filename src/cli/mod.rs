@@ -112,11 +112,15 @@ fn run_normalize(args: &NormalizeArgs) -> ExitCode {
     let stdin = io::stdin().lock();
     let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, stdin), max);
     let mut out = BufWriter::with_capacity(256 * 1024, io::stdout().lock());
+    let mut buffer = Vec::with_capacity(4096);
     let result: io::Result<()> = (|| {
         while let Some(line) = lines.next_line()? {
             if let Some(normalized) = normalize_read_line(&normalizer, &line, max) {
-                serde_json::to_writer(&mut out, &normalized.document)?;
-                out.write_all(b"\n")?;
+                // One write per document: serde_json's many small writes are slow through a BufWriter.
+                buffer.clear();
+                serde_json::to_writer(&mut buffer, &normalized.document)?;
+                buffer.push(b'\n');
+                out.write_all(&buffer)?;
             }
         }
         out.flush()

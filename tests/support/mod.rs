@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod services;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -78,5 +81,73 @@ pub fn json_diff(got: &Value, want: &Value, path: &str, out: &mut Vec<String>) {
         }
         _ if got != want => out.push(format!("{path}: got {got}, want {want}")),
         _ => {}
+    }
+}
+
+/// A fresh scratch directory under `target/test-scratch/`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = repo_root()
+        .join("target/test-scratch")
+        .join(services::unique_namespace(name));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes `lines` as NDJSON, gzip-compressed when `gzip`; returns the path.
+pub fn write_events(dir: &Path, name: &str, lines: &[String], gzip: bool) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join(name);
+    let mut text = Vec::new();
+    for line in lines {
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+    }
+    let bytes = if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&text).unwrap();
+        encoder.finish().unwrap()
+    } else {
+        text
+    };
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The result of running the binary.
+pub struct CliRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// The value of `key=` in the summary line.
+    pub fn summary(&self, key: &str) -> u64 {
+        let line = self
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("summary:"))
+            .unwrap_or_else(|| panic!("no summary line in:\n{}", self.stderr));
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    }
+}
+
+/// Runs the binary with exactly these environment variables.
+pub fn run_cli(args: &[&str], env: &[(String, String)]) -> CliRun {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the binary");
+    CliRun {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

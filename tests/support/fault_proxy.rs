@@ -1,0 +1,188 @@
+//! A small HTTP proxy between the sink and the engine that records every request (headers
+//! and body) and injects faults on demand: whole-request statuses, or `_bulk` answers whose
+//! items all carry a given status.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What to do with the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and an error body, without forwarding.
+    Status(u16),
+    /// Answer a `_bulk` request with every item at this status, without forwarding.
+    EveryItem(u16),
+}
+
+/// One request as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The fault injected instead of forwarding, if any.
+    pub fault: Option<Fault>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    faults: VecDeque<Fault>,
+    requests: Vec<Recorded>,
+}
+
+/// The running proxy (it lives as long as the test process).
+#[derive(Clone)]
+pub struct FaultProxy {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` on a free loopback port.
+    pub fn start(upstream: &str) -> FaultProxy {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", std_listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let proxy = FaultProxy { url, state: state.clone() };
+        let upstream = upstream.trim_end_matches('/').to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).unwrap();
+                let http = reqwest::Client::new();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let (state, http, upstream) = (state.clone(), http.clone(), upstream.clone());
+                    tokio::spawn(async move {
+                        let _ = handle(stream, &state, &http, &upstream).await;
+                    });
+                }
+            });
+        });
+        proxy
+    }
+
+    /// Queues faults for the next requests, in order.
+    pub fn inject(&self, faults: &[Fault]) {
+        self.state.lock().unwrap().faults.extend(faults.iter().copied());
+    }
+
+    /// Everything seen so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn handle(
+    mut stream: TcpStream,
+    state: &Mutex<State>,
+    http: &reqwest::Client,
+    upstream: &str,
+) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(&buffer, b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let fault = state.lock().unwrap().faults.pop_front();
+    state.lock().unwrap().requests.push(Recorded {
+        method: method.clone(),
+        path: path.clone(),
+        headers: headers.clone(),
+        body: body.clone(),
+        fault,
+    });
+    let (status, response_body) = match fault {
+        Some(Fault::Status(status)) => (
+            status,
+            format!(r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#).into_bytes(),
+        ),
+        Some(Fault::EveryItem(status)) => {
+            let mut text = String::new();
+            if body.starts_with(&[0x1f, 0x8b]) {
+                flate2::read::MultiGzDecoder::new(&body[..]).read_to_string(&mut text)?;
+            } else {
+                text = String::from_utf8_lossy(&body).into_owned();
+            }
+            let actions = text.lines().filter(|l| !l.is_empty()).count() / 2;
+            let item = format!(
+                r#"{{"create":{{"status":{status},"error":{{"type":"es_rejected_execution_exception","reason":"injected"}}}}}}"#
+            );
+            let items = vec![item; actions].join(",");
+            (200, format!(r#"{{"errors":true,"items":[{items}]}}"#).into_bytes())
+        }
+        None => {
+            let mut request = http.request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
+                format!("{upstream}{path}"),
+            );
+            for (name, value) in &headers {
+                if !matches!(name.to_ascii_lowercase().as_str(), "host" | "content-length" | "connection") {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+            }
+            match request.body(body).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    (status, response.bytes().await.unwrap_or_default().to_vec())
+                }
+                Err(err) => (502, err.to_string().into_bytes()),
+            }
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response_body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&response_body).await?;
+    stream.shutdown().await
+}

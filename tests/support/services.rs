@@ -1,0 +1,161 @@
+//! The local services started by `scripts/services.sh` (Elasticsearch node, moto), found
+//! through the environment or `target/services.env`. Tests never skip when they are missing:
+//! they fail and say how to start them.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Service addresses and AWS variables.
+pub fn env() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut vars = HashMap::new();
+        let file = super::repo_root().join("target/services.env");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+        // The process environment wins (scripts/test.sh exports the same values).
+        for key in ["ES_URL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if let Ok(value) = std::env::var(key) {
+                vars.insert(key.to_owned(), value);
+            }
+        }
+        assert!(
+            vars.contains_key("ES_URL") && vars.contains_key("AWS_ENDPOINT_URL"),
+            "local services are not running: start them with `scripts/services.sh start` (scripts/test.sh does)"
+        );
+        vars.entry("AWS_REGION".into()).or_insert_with(|| "us-east-1".into());
+        vars.entry("AWS_ACCESS_KEY_ID".into()).or_insert_with(|| "testing".into());
+        vars.entry("AWS_SECRET_ACCESS_KEY".into()).or_insert_with(|| "testing".into());
+        vars
+    })
+}
+
+/// The Elasticsearch URL.
+pub fn es_url() -> String {
+    env()["ES_URL"].clone()
+}
+
+/// Environment for a child process: the AWS variables pointing at moto, nothing else.
+pub fn aws_env() -> Vec<(String, String)> {
+    ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .map(|k| ((*k).to_owned(), env()[*k].clone()))
+        .collect()
+}
+
+/// A namespace no other test uses, so each test has its own data stream.
+pub fn unique_namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{}{}{nanos}", test.replace(['_', '-'], ""), std::process::id())
+}
+
+/// A small async client for checks against the engine.
+pub struct Engine {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine {
+            url: es_url(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}/{path}", self.url)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn refresh(&self, target: &str) {
+        self.http
+            .post(format!("{}/{target}/_refresh", self.url))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn count(&self, target: &str) -> u64 {
+        self.refresh(target).await;
+        let (_, body) = self.get(&format!("{target}/_count")).await;
+        body["count"].as_u64().unwrap_or(0)
+    }
+
+    /// Every document of `target` as (`_id`, `_source`).
+    pub async fn all_documents(&self, target: &str) -> Vec<(String, Value)> {
+        self.refresh(target).await;
+        let response = self
+            .http
+            .post(format!("{}/{target}/_search", self.url))
+            .json(&serde_json::json!({"size": 10000, "query": {"match_all": {}}}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        body["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|hit| (hit["_id"].as_str().unwrap().to_owned(), hit["_source"].clone()))
+            .collect()
+    }
+}
+
+/// An S3 client against moto.
+pub async fn s3() -> aws_sdk_s3::Client {
+    let vars = env();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&vars["AWS_ENDPOINT_URL"])
+        .region(aws_config::Region::new(vars["AWS_REGION"].clone()))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            &vars["AWS_ACCESS_KEY_ID"],
+            &vars["AWS_SECRET_ACCESS_KEY"],
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Creates a bucket (fine if it exists).
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+}
+
+/// Every object under `prefix`, as text.
+pub async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    let listing = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for object in listing.contents() {
+        let key = object.key().unwrap().to_owned();
+        let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+        let bytes = body.body.collect().await.unwrap().into_bytes();
+        out.push((key, String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    out
+}
