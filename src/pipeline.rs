@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::cli::normalize_read_line;
 use crate::error::SourceError;
-use crate::normalize::Normalizer;
+use crate::normalize::{
+    CloudFields, DataStreamFields, EcsDocument, LogFields, LogFile, Normalizer,
+};
 use crate::sink::{BatchLimits, BulkBatch, Counts, EsSink};
 use crate::source::lines::LineReader;
 
@@ -59,13 +60,13 @@ impl Provenance {
         }
     }
 
-    fn add_fields(&self, doc: &mut Map<String, Value>, offset: u64) {
+    fn add_fields(&self, doc: &mut EcsDocument, offset: u64) {
         match self {
             Provenance::File { path } => {
-                doc.insert(
-                    "log".into(),
-                    serde_json::json!({"file": {"path": path}, "offset": offset}),
-                );
+                doc.log = Some(LogFields {
+                    file: LogFile { path: path.clone() },
+                    offset,
+                });
             }
             Provenance::S3 {
                 bucket,
@@ -73,24 +74,20 @@ impl Provenance {
                 region,
                 ..
             } => {
-                doc.insert(
-                    "aws".into(),
-                    serde_json::json!({"s3": {
-                        "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-                        "object": {"key": key}
-                    }}),
-                );
-                doc.insert(
-                    "log".into(),
-                    serde_json::json!({
-                        "file": {"path": format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")},
-                        "offset": offset
-                    }),
-                );
-                doc.insert(
-                    "cloud".into(),
-                    serde_json::json!({"provider": "aws", "region": region}),
-                );
+                doc.aws = Some(serde_json::json!({"s3": {
+                    "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+                    "object": {"key": key}
+                }}));
+                doc.log = Some(LogFields {
+                    file: LogFile {
+                        path: format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
+                    },
+                    offset,
+                });
+                doc.cloud = Some(CloudFields {
+                    provider: "aws",
+                    region: region.clone(),
+                });
             }
         }
     }
@@ -114,28 +111,20 @@ impl Provenance {
 
 /// Adds §10 fields to a normalized document.
 pub fn add_shipping_fields(
-    doc: &mut Map<String, Value>,
+    doc: &mut EcsDocument,
     fields: &ShipFields,
     provenance: &Provenance,
     offset: u64,
 ) {
-    doc.insert(
-        "data_stream".into(),
-        serde_json::json!({"type": "logs", "dataset": DATASET, "namespace": fields.namespace}),
-    );
-    if let Some(Value::Object(event)) = doc.get_mut("event") {
-        event.insert("dataset".into(), Value::from(DATASET));
-    }
-    if !fields.tags.is_empty() {
-        let tags = doc
-            .entry("tags")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(tags) = tags {
-            for tag in &fields.tags {
-                if !tags.iter().any(|t| t.as_str() == Some(tag)) {
-                    tags.push(Value::from(tag.as_str()));
-                }
-            }
+    doc.data_stream = Some(DataStreamFields {
+        dataset: DATASET,
+        namespace: fields.namespace.clone(),
+        kind: "logs",
+    });
+    doc.event.dataset = Some(DATASET);
+    for tag in &fields.tags {
+        if !doc.tags.contains(tag) {
+            doc.tags.push(tag.clone());
         }
     }
     provenance.add_fields(doc, offset);
@@ -176,19 +165,109 @@ pub struct SourceReport {
     pub error: Option<String>,
 }
 
-/// Opens a reader, detecting gzip by its magic bytes (multi-member gzip included).
+/// Opens a reader, detecting gzip by its magic bytes (multi-member gzip included). Gzip is
+/// inflated on a thread of its own, a few chunks ahead of the reader, so decompression and
+/// normalization use both cores; memory stays bounded by the chunks in flight.
 pub fn decompressing_reader<R: Read + Send + 'static>(
     inner: R,
 ) -> std::io::Result<Box<dyn BufRead + Send>> {
     let mut buffered = BufReader::with_capacity(256 * 1024, inner);
     let magic = buffered.fill_buf()?;
     if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(
-            256 * 1024,
+        Ok(Box::new(ChunkReader::spawn(
             flate2::bufread::MultiGzDecoder::new(buffered),
-        )))
+        )?))
     } else {
         Ok(Box::new(buffered))
+    }
+}
+
+/// Chunks of an input produced by a reading thread.
+struct ChunkReader {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    position: usize,
+}
+
+/// Size of one decompressed chunk, and how many may wait.
+const CHUNK_BYTES: usize = 256 * 1024;
+const CHUNKS_AHEAD: usize = 4;
+
+impl ChunkReader {
+    fn spawn<R: Read + Send + 'static>(mut inner: R) -> std::io::Result<ChunkReader> {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD);
+        std::thread::Builder::new()
+            .name("inflate".into())
+            .spawn(move || {
+                loop {
+                    let mut chunk = vec![0u8; CHUNK_BYTES];
+                    let mut filled = 0;
+                    let result = loop {
+                        match inner.read(&mut chunk[filled..]) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => {
+                                filled += n;
+                                if filled == chunk.len() {
+                                    break Ok(());
+                                }
+                            }
+                            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(err) => break Err(err),
+                        }
+                    };
+                    chunk.truncate(filled);
+                    let end = filled < CHUNK_BYTES;
+                    if filled > 0 && sender.send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                    if let Err(err) = result {
+                        let _ = sender.send(Err(err));
+                        return;
+                    }
+                    if end {
+                        return;
+                    }
+                }
+            })?;
+        Ok(ChunkReader {
+            chunks,
+            current: Vec::new(),
+            position: 0,
+        })
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.position >= self.current.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.position = 0;
+                }
+                Ok(Err(err)) => return Err(err),
+                // The thread is done: end of input.
+                Err(_) => {
+                    self.current.clear();
+                    self.position = 0;
+                }
+            }
+        }
+        Ok(&self.current[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.current.len());
     }
 }
 
@@ -213,7 +292,7 @@ impl Shipper {
         &self,
         line: &crate::source::lines::Line<'_>,
         provenance: &Provenance,
-    ) -> Option<(Option<String>, Map<String, Value>)> {
+    ) -> Option<(Option<String>, EcsDocument)> {
         let normalized = normalize_read_line(&self.normalizer, line, self.max_line_bytes)?;
         let mut doc = normalized.document;
         add_shipping_fields(&mut doc, &self.fields, provenance, line.offset);
@@ -389,10 +468,18 @@ mod tests {
 
     #[test]
     fn shipping_fields_for_s3() {
-        let mut doc = json!({"event": {"id": "x"}, "tags": ["preserve_original_event"]})
-            .as_object()
+        let normalizer = crate::normalize::Normalizer::new(
+            crate::normalize::NormalizeOptions {
+                preserve_original: true,
+            },
+            crate::normalize::GeoIp::default(),
+        );
+        let mut doc = normalizer
+            .normalize_line(
+                br#"{"event_id":"x","event_type":"logout","timestamp":"2026-05-04T10:00:00.000Z"}"#,
+            )
             .unwrap()
-            .clone();
+            .document;
         let fields = ShipFields {
             namespace: "prod".into(),
             tags: vec![
@@ -408,20 +495,51 @@ mod tests {
             etag: None,
         };
         add_shipping_fields(&mut doc, &fields, &provenance, 1234);
+        let value = doc.to_value();
+        assert_eq!(value["event"]["dataset"], "cursor.audit");
         assert_eq!(
-            Value::Object(doc),
-            json!({
-                "event": {"id": "x", "dataset": "cursor.audit"},
-                "tags": ["preserve_original_event", "forwarded", "cursor-audit"],
-                "data_stream": {"type": "logs", "dataset": "cursor.audit", "namespace": "prod"},
-                "aws": {"s3": {"bucket": {"name": "audit", "arn": "arn:aws:s3:::audit"},
-                               "object": {"key": "2026/11/25/a b.jsonl.gz"}}},
-                "log": {"file": {"path": "https://audit.s3.eu-west-1.amazonaws.com/2026/11/25/a b.jsonl.gz"},
-                        "offset": 1234},
-                "cloud": {"provider": "aws", "region": "eu-west-1"}
-            })
+            value["tags"],
+            json!(["preserve_original_event", "forwarded", "cursor-audit"])
+        );
+        assert_eq!(
+            value["data_stream"],
+            json!({"type": "logs", "dataset": "cursor.audit", "namespace": "prod"})
+        );
+        assert_eq!(
+            value["aws"],
+            json!({"s3": {"bucket": {"name": "audit", "arn": "arn:aws:s3:::audit"},
+                          "object": {"key": "2026/11/25/a b.jsonl.gz"}}})
+        );
+        assert_eq!(
+            value["log"],
+            json!({"file": {"path": "https://audit.s3.eu-west-1.amazonaws.com/2026/11/25/a b.jsonl.gz"}, "offset": 1234})
+        );
+        assert_eq!(
+            value["cloud"],
+            json!({"provider": "aws", "region": "eu-west-1"})
         );
         assert_eq!(fields.data_stream(), "logs-cursor.audit-prod");
+    }
+
+    #[test]
+    fn truncated_gzip_keeps_what_was_read_and_then_fails() {
+        let text: String = (0..50_000).map(|i| format!("line {i}\n")).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let mut data = gz.finish().unwrap();
+        data.truncate(data.len() / 2);
+        let mut reader = decompressing_reader(std::io::Cursor::new(data)).unwrap();
+        let mut lines = 0;
+        let error = loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => panic!("a truncated stream must not end cleanly"),
+                Ok(_) => lines += 1,
+                Err(err) => break err,
+            }
+        };
+        assert!(lines > 1000, "{lines}");
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
     }
 
     #[test]

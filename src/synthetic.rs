@@ -263,7 +263,7 @@ mod tests {
         for _ in 0..2000 {
             let line = g.next_line();
             let n = normalizer.normalize_line(line.as_bytes()).unwrap();
-            assert!(!n.has_error, "{line} → {:?}", n.document);
+            assert!(!n.has_error, "{line} → {:?}", n.to_value());
             assert!(n.id.is_some());
         }
     }

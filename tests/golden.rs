@@ -44,7 +44,7 @@ fn library_output_equals_every_golden_document() {
             .input
             .split(|&b| b == b'\n')
             .filter_map(|line| normalizer.normalize_line(line))
-            .map(|n| Value::Object(n.document))
+            .map(|n| n.to_value())
             .collect();
         compared += got.len();
         compare(&case.name, &got, &case.expected, &mut failures);

@@ -13,7 +13,11 @@ use support::{CliRun, run_cli, scratch_dir, write_events};
 
 fn env_with(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = services::aws_env();
-    env.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     env
 }
 
@@ -38,14 +42,16 @@ fn expected_documents(lines: &[String], path: &str, namespace: &str) -> Vec<(Str
         namespace: namespace.to_owned(),
         tags: vec!["forwarded".into(), "cursor-audit".into()],
     };
-    let provenance = Provenance::File { path: path.to_owned() };
+    let provenance = Provenance::File {
+        path: path.to_owned(),
+    };
     let mut offset = 0u64;
     let mut out = Vec::new();
     for line in lines {
         let normalized = normalizer.normalize_line(line.as_bytes()).unwrap();
         let mut doc = normalized.document;
         add_shipping_fields(&mut doc, &fields, &provenance, offset);
-        out.push((normalized.id.unwrap(), Value::Object(doc)));
+        out.push((normalized.id.unwrap(), doc.to_value()));
         offset += line.len() as u64 + 1;
     }
     out
@@ -56,13 +62,19 @@ async fn setup_then_every_event_is_indexed_exactly_once() {
     let engine = Engine::new();
     let namespace = services::unique_namespace("once");
     let stream = format!("logs-cursor.audit-{namespace}");
-    let env = env_with(&[("ES_URL", &engine.url), ("DATA_STREAM_NAMESPACE", &namespace)]);
+    let env = env_with(&[
+        ("ES_URL", &engine.url),
+        ("DATA_STREAM_NAMESPACE", &namespace),
+    ]);
     setup(&env);
     setup(&env); // idempotent
 
     let (status, template) = engine.get("_index_template/cursor-audit-forwarder").await;
     assert_eq!(status, 200);
-    assert_eq!(template["index_templates"][0]["index_template"]["priority"], 250);
+    assert_eq!(
+        template["index_templates"][0]["index_template"]["priority"],
+        250
+    );
 
     let lines = generated(600, 11);
     let dir = scratch_dir("once");
@@ -81,13 +93,22 @@ async fn setup_then_every_event_is_indexed_exactly_once() {
     // The data stream came from our template, with the typed mapping.
     let (status, data_stream) = engine.get(&format!("_data_stream/{stream}")).await;
     assert_eq!(status, 200, "{data_stream}");
-    assert_eq!(data_stream["data_streams"][0]["template"], "cursor-audit-forwarder");
+    assert_eq!(
+        data_stream["data_streams"][0]["template"],
+        "cursor-audit-forwarder"
+    );
     let (_, mapping) = engine.get(&format!("{stream}/_mapping")).await;
     let index_mapping = mapping.as_object().unwrap().values().next().unwrap();
     let props = &index_mapping["mappings"]["properties"];
     assert_eq!(props["source"]["properties"]["ip"]["type"], "ip");
-    assert_eq!(props["source"]["properties"]["geo"]["properties"]["location"]["type"], "geo_point");
-    assert_eq!(props["cursor"]["properties"]["audit"]["properties"]["event_data"]["type"], "flattened");
+    assert_eq!(
+        props["source"]["properties"]["geo"]["properties"]["location"]["type"],
+        "geo_point"
+    );
+    assert_eq!(
+        props["cursor"]["properties"]["audit"]["properties"]["event_data"]["type"],
+        "flattened"
+    );
 
     // Every _source is the normalizer's output plus the §10 fields, under the event's _id.
     let expected = expected_documents(&lines, path.to_str().unwrap(), &namespace);
@@ -95,12 +116,16 @@ async fn setup_then_every_event_is_indexed_exactly_once() {
         engine.all_documents(&stream).await.into_iter().collect();
     assert_eq!(stored.len(), 600);
     for (id, document) in expected {
-        let source = stored.remove(&id).unwrap_or_else(|| panic!("no document with _id {id}"));
+        let source = stored
+            .remove(&id)
+            .unwrap_or_else(|| panic!("no document with _id {id}"));
         assert_eq!(source, document, "document {id}");
     }
 
     // Shipping the same file again adds nothing and reports duplicates.
-    let again = tokio::task::spawn_blocking(move || ship(&path, &env)).await.unwrap();
+    let again = tokio::task::spawn_blocking(move || ship(&path, &env))
+        .await
+        .unwrap();
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert_eq!(again.summary("duplicates"), 600);
     assert_eq!(again.summary("indexed"), 0);
@@ -145,12 +170,25 @@ async fn a_mapping_conflict_is_dead_lettered_and_the_rest_indexed() {
     assert_eq!(record["original"], bad);
     assert_eq!(record["line"], 8);
     assert_eq!(record["document"]["cursor"]["audit"]["success"], "maybe");
-    assert!(record["reason"].as_str().unwrap().contains("success"), "{record}");
+    assert!(
+        record["reason"].as_str().unwrap().contains("success"),
+        "{record}"
+    );
 
     // Without a dead letter the rejected document is a failure, never reported as delivered.
-    let env = env_with(&[("ES_URL", &engine.url), ("DATA_STREAM_NAMESPACE", &namespace)]);
-    let single = write_events(&dir, "only-bad.jsonl", &[bad.replace("bad-1", "bad-2")], false);
-    let run = tokio::task::spawn_blocking(move || ship(&single, &env)).await.unwrap();
+    let env = env_with(&[
+        ("ES_URL", &engine.url),
+        ("DATA_STREAM_NAMESPACE", &namespace),
+    ]);
+    let single = write_events(
+        &dir,
+        "only-bad.jsonl",
+        &[bad.replace("bad-1", "bad-2")],
+        false,
+    );
+    let run = tokio::task::spawn_blocking(move || ship(&single, &env))
+        .await
+        .unwrap();
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary("failed"), 1);
     assert_eq!(run.summary("dead_lettered"), 0);
@@ -176,12 +214,18 @@ async fn throttling_and_outages_are_retried_to_success_with_auth_and_gzip() {
     ]);
     let dir = scratch_dir("retries");
     let path = write_events(&dir, "events.jsonl", &generated(50, 5), false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
+        .await
+        .unwrap();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("indexed"), 50);
     assert_eq!(engine.count(&stream).await, 50);
 
-    let bulk: Vec<_> = proxy.requests().into_iter().filter(|r| r.path.contains("_bulk")).collect();
+    let bulk: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("_bulk"))
+        .collect();
     assert_eq!(bulk.len(), 5, "four faults, then success");
     let faults: Vec<_> = bulk.iter().map(|r| r.fault).collect();
     assert_eq!(
@@ -195,7 +239,10 @@ async fn throttling_and_outages_are_retried_to_success_with_auth_and_gzip() {
         ]
     );
     for request in &bulk {
-        assert_eq!(request.header("authorization"), Some("ApiKey dGVzdC1pZDp0ZXN0LXNlY3JldA=="));
+        assert_eq!(
+            request.header("authorization"),
+            Some("ApiKey dGVzdC1pZDp0ZXN0LXNlY3JldA==")
+        );
         assert_eq!(request.header("content-encoding"), Some("gzip"));
         assert!(request.body.starts_with(&[0x1f, 0x8b]), "gzip body");
         assert!(request.path.starts_with(&format!("/{stream}/_bulk")));
@@ -218,11 +265,25 @@ async fn throttling_and_outages_are_retried_to_success_with_auth_and_gzip() {
         ("DATA_STREAM_NAMESPACE", &namespace),
     ]);
     let path = write_events(&dir, "more.jsonl", &generated(10, 6), false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
+        .await
+        .unwrap();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let last = proxy.requests().into_iter().rev().find(|r| r.path.contains("_bulk")).unwrap();
-    assert_eq!(last.header("authorization"), Some("Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="));
-    assert!(last.path.contains(&format!("pipeline={pipeline}")), "{}", last.path);
+    let last = proxy
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.contains("_bulk"))
+        .unwrap();
+    assert_eq!(
+        last.header("authorization"),
+        Some("Basic ZWxhc3RpYzpjaGFuZ2VtZQ==")
+    );
+    assert!(
+        last.path.contains(&format!("pipeline={pipeline}")),
+        "{}",
+        last.path
+    );
     assert_eq!(engine.count(&stream).await, 60);
 }
 
@@ -232,32 +293,54 @@ async fn a_permanent_error_fails_at_once_without_retrying() {
     let proxy = FaultProxy::start(&engine.url);
     proxy.inject(&[Fault::Status(401)]);
     let namespace = services::unique_namespace("unauthorized");
-    let env = env_with(&[("ES_URL", &proxy.url), ("DATA_STREAM_NAMESPACE", &namespace)]);
+    let env = env_with(&[
+        ("ES_URL", &proxy.url),
+        ("DATA_STREAM_NAMESPACE", &namespace),
+    ]);
     let dir = scratch_dir("unauthorized");
     let path = write_events(&dir, "events.jsonl", &generated(5, 8), false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
+        .await
+        .unwrap();
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary("failed"), 5);
     assert_eq!(run.summary("indexed"), 0);
     assert!(run.stderr.contains("401"), "{}", run.stderr);
-    assert_eq!(proxy.requests().iter().filter(|r| r.path.contains("_bulk")).count(), 1);
+    assert_eq!(
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("_bulk"))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_engine_is_a_failure_with_nothing_acknowledged() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let env = env_with(&[("ES_URL", &url), ("ES_RETRY_TIMEOUT_SECONDS", "2")]);
     let dir = scratch_dir("unreachable");
     let path = write_events(&dir, "events.jsonl", &generated(30, 9), false);
     let started = std::time::Instant::now();
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
+        .await
+        .unwrap();
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary("read"), 30);
     assert_eq!(run.summary("indexed"), 0);
     assert_eq!(run.summary("failed"), 30);
-    assert!(run.stderr.contains("cannot reach Elasticsearch"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot reach Elasticsearch"),
+        "{}",
+        run.stderr
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
@@ -268,7 +351,11 @@ fn without_a_cluster_ship_prints_the_documents_it_would_index() {
     let path = write_events(&dir, "events.jsonl.gz", &lines, true);
     let run = run_cli(&["ship", path.to_str().unwrap()], &[]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let documents: Vec<Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let documents: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let expected: Vec<Value> = expected_documents(&lines, path.to_str().unwrap(), "default")
         .into_iter()
         .map(|(_, doc)| doc)

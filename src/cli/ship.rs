@@ -233,7 +233,7 @@ pub(super) async fn run(args: &ShipArgs) -> ExitCode {
             };
             let result = match open_file(source) {
                 Ok(reader) => {
-                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
                     let printed = shipper.print(reader, &provenance, &mut out);
                     let flushed = std::io::Write::flush(&mut out);
                     printed.and_then(|n| {

@@ -3,6 +3,7 @@
 //! the line are the options and the GeoIP readers it is handed. Spec: normalization.md.
 
 mod categorize;
+mod document;
 mod fields;
 mod geoip;
 mod payload;
@@ -19,6 +20,10 @@ use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
 pub use categorize::{Category, categorize};
+pub use document::{
+    CloudFields, CursorFields, DataStreamFields, EcsDocument, EcsFields, ErrorFields, EventFields,
+    LogFields, LogFile, RelatedFields, SourceFields,
+};
 pub use geoip::{GeoIp, GeoIpOpenError};
 pub use payload::{BOOLEAN_FIELDS, LONG_FIELDS};
 pub use timestamp::{format_millis, normalize_timestamp, parse_iso8601};
@@ -26,6 +31,8 @@ pub use url_parts::UrlParts;
 
 /// `ecs.version` of every document.
 pub const ECS_VERSION: &str = "9.3.0";
+/// `event.provider` of every document.
+pub const PROVIDER: &str = "cursor";
 /// The tag that marks documents carrying `event.original`.
 pub const PRESERVE_ORIGINAL_TAG: &str = "preserve_original_event";
 
@@ -34,7 +41,6 @@ const S3_RESERVED_KEYS: &[&str] = &["metadata", "team_id", "ip_address", "user_e
 
 /// ECS keyword fields outside `cursor.audit` that the normalizer copies from the input.
 const ECS_KEYWORD_FIELDS: &[&[&str]] = &[
-    &["event", "id"],
     &["user", "email"],
     &["user", "target", "email"],
     &["user", "target", "id"],
@@ -54,9 +60,16 @@ pub struct Normalized {
     /// The document `_id` (§9); `None` when the event has no `event_id`.
     pub id: Option<String>,
     /// The ECS document.
-    pub document: Map<String, Value>,
+    pub document: EcsDocument,
     /// True when `error.message` is set.
     pub has_error: bool,
+}
+
+impl Normalized {
+    /// The document as a JSON value.
+    pub fn to_value(&self) -> Value {
+        self.document.to_value()
+    }
 }
 
 /// The `_id` of an event: base64 of SHA-1 over 0x00 followed by the UTF-8 `event_id`.
@@ -132,15 +145,23 @@ impl Normalizer {
     }
 
     fn error_document_at(&self, original: &str, message: String, now: DateTime<Utc>) -> Normalized {
-        let mut doc = Map::new();
-        doc.insert("@timestamp".into(), Value::String(format_millis(&now)));
-        fields::set(&mut doc, &["ecs", "version"], Value::from(ECS_VERSION));
-        fields::set(&mut doc, &["event", "kind"], Value::from("pipeline_error"));
-        fields::set(&mut doc, &["event", "provider"], Value::from("cursor"));
-        finish_errors(&mut doc, vec![message], original);
+        let document = EcsDocument {
+            timestamp: format_millis(&now),
+            event: EventFields {
+                kind: Some("pipeline_error"),
+                original: Some(original.to_owned()),
+                provider: PROVIDER,
+                ..EventFields::default()
+            },
+            error: Some(ErrorFields {
+                message: vec![message],
+            }),
+            tags: vec![PRESERVE_ORIGINAL_TAG.to_owned()],
+            ..EcsDocument::default()
+        };
         Normalized {
             id: None,
-            document: doc,
+            document,
             has_error: true,
         }
     }
@@ -158,26 +179,25 @@ impl Normalizer {
             flatten_s3(&mut event, first_dynamic_key, &mut unmapped, &mut errors);
         }
 
-        let mut doc = Map::new();
-        doc.insert("@timestamp".into(), Value::Null);
-        fields::set(&mut doc, &["ecs", "version"], Value::from(ECS_VERSION));
-
+        let mut ecs_event = EventFields {
+            provider: PROVIDER,
+            ..EventFields::default()
+        };
         let event_id = take_non_null(&mut event, "event_id");
         let id = event_id
             .as_ref()
             .map(|v| document_id(&fields::keyword_text(v)));
-        let action = take_non_null(&mut event, "event_type").map(|v| fields::keyword_text(&v));
-        // The `event` object is filled here in one place; later rules add to it.
-        let mut ecs_event = Map::new();
+        let action = take_non_null(&mut event, "event_type").map(|v| match v {
+            Value::String(text) => text,
+            other => fields::keyword_text(&other),
+        });
         if let Some(action) = &action {
             let row = categorize(action);
-            ecs_event.insert("action".into(), Value::from(action.as_str()));
-            ecs_event.insert("kind".into(), Value::from("event"));
-            ecs_event.insert("category".into(), string_list(row.category));
-            ecs_event.insert("type".into(), string_list(row.kind));
-            if let Some(outcome) = row.outcome {
-                ecs_event.insert("outcome".into(), Value::from(outcome));
-            }
+            ecs_event.action = Some(action.clone());
+            ecs_event.kind = Some("event");
+            ecs_event.category = Some(row.category);
+            ecs_event.kind_of = Some(row.kind);
+            ecs_event.outcome = row.outcome;
         }
 
         let timestamp = match take_non_null(&mut event, "timestamp") {
@@ -193,23 +213,12 @@ impl Normalizer {
                 parsed
             }
         };
-        doc.insert(
-            "@timestamp".into(),
-            Value::String(timestamp.unwrap_or_else(|| format_millis(&now))),
-        );
-        if let Some(event_id) = event_id {
-            ecs_event.insert("id".into(), event_id);
-        }
-        ecs_event.insert("provider".into(), Value::from("cursor"));
-        doc.insert("event".into(), Value::Object(ecs_event));
+        ecs_event.id = event_id;
 
         let source_ip = match take_non_null(&mut event, "ip_address") {
             Some(Value::String(ip)) if ip == "unknown" => None,
             Some(Value::String(ip)) => match ip.parse::<IpAddr>() {
-                Ok(addr) => {
-                    fields::set(&mut doc, &["source", "ip"], Value::String(ip.clone()));
-                    Some((addr, ip))
-                }
+                Ok(addr) => Some((addr, ip)),
                 Err(_) => {
                     errors.push(format!("'{ip}' is not an IP string literal (ip_address)"));
                     None
@@ -224,10 +233,12 @@ impl Normalizer {
             }
             None => None,
         };
+        // `user` and `url` are filled by path (the payload rules move values into them).
+        let mut ecs = Map::new();
         if let Some(email) = take_non_null(&mut event, "user_email")
             && email.as_str() != Some("unknown")
         {
-            fields::set(&mut doc, &["user", "email"], email);
+            fields::set(&mut ecs, &["user", "email"], email);
         }
         let mut audit = Map::new();
         for (key, skip_blank) in [
@@ -249,53 +260,72 @@ impl Normalizer {
             Some(Value::Object(data)) => data,
             Some(other) => Map::from_iter([("value".to_owned(), other)]),
         };
-        payload::apply(action.as_deref(), data, &mut doc, &mut audit, &mut errors);
+        payload::apply(
+            action.as_deref(),
+            data,
+            &mut ecs,
+            &mut audit,
+            &mut ecs_event.outcome,
+            &mut errors,
+        );
 
         // Beyond: nothing of the envelope is dropped silently.
         unmapped.extend(event);
         if !unmapped.is_empty() {
             audit.insert("unmapped".into(), Value::Object(unmapped));
         }
-        stringify_keyword_objects(&mut doc, &mut audit);
-        let related_users = related_users(&doc, &audit);
-        if !audit.is_empty() {
-            fields::set(&mut doc, &["cursor", "audit"], Value::Object(audit));
-        }
+        stringify_keyword_objects(&mut ecs, &mut audit, &mut ecs_event);
+        let users = related_users(&ecs, &audit);
 
-        if let Some((addr, ip)) = source_ip {
-            self.enrich_geo(&mut doc, addr, &mut errors);
-            fields::set(
-                &mut doc,
-                &["related", "ip"],
-                Value::Array(vec![Value::String(ip)]),
-            );
-        }
-        if !related_users.is_empty() {
-            fields::set(&mut doc, &["related", "user"], Value::from(related_users));
-        }
+        let mut related = RelatedFields {
+            ip: Vec::new(),
+            user: users,
+        };
+        let source = source_ip.map(|(addr, ip)| {
+            related.ip.push(ip.clone());
+            let (geo, as_fields) = self.enrich_geo(addr, &mut errors);
+            SourceFields { as_fields, geo, ip }
+        });
 
         let has_error = !errors.is_empty();
+        let mut tags = Vec::new();
         if has_error || self.options.preserve_original {
-            finish_errors(&mut doc, errors, original);
+            ecs_event.original = Some(original.to_owned());
+            tags.push(PRESERVE_ORIGINAL_TAG.to_owned());
         }
+        let document = EcsDocument {
+            timestamp: timestamp.unwrap_or_else(|| format_millis(&now)),
+            cursor: (!audit.is_empty()).then_some(CursorFields { audit }),
+            error: has_error.then_some(ErrorFields { message: errors }),
+            event: ecs_event,
+            related: (!related.ip.is_empty() || !related.user.is_empty()).then_some(related),
+            source,
+            tags,
+            url: take_object(&mut ecs, "url"),
+            user: take_object(&mut ecs, "user"),
+            ..EcsDocument::default()
+        };
         Normalized {
             id,
-            document: doc,
+            document,
             has_error,
         }
     }
 
-    fn enrich_geo(&self, doc: &mut Map<String, Value>, addr: IpAddr, errors: &mut Vec<String>) {
-        match self.geoip.geo(addr) {
-            Ok(Some(geo)) => fields::set(doc, &["source", "geo"], Value::Object(geo)),
-            Ok(None) => {}
-            Err(err) => errors.push(format!("GeoIP lookup of {addr} failed: {err}")),
-        }
-        match self.geoip.asn(addr) {
-            Ok(Some(as_fields)) => fields::set(doc, &["source", "as"], Value::Object(as_fields)),
-            Ok(None) => {}
-            Err(err) => errors.push(format!("ASN lookup of {addr} failed: {err}")),
-        }
+    fn enrich_geo(
+        &self,
+        addr: IpAddr,
+        errors: &mut Vec<String>,
+    ) -> (Option<Map<String, Value>>, Option<Map<String, Value>>) {
+        let geo = self.geoip.geo(addr).unwrap_or_else(|err| {
+            errors.push(format!("GeoIP lookup of {addr} failed: {err}"));
+            None
+        });
+        let as_fields = self.geoip.asn(addr).unwrap_or_else(|err| {
+            errors.push(format!("ASN lookup of {addr} failed: {err}"));
+            None
+        });
+        (geo, as_fields)
     }
 }
 
@@ -304,8 +334,12 @@ fn take_non_null(event: &mut Map<String, Value>, key: &str) -> Option<Value> {
     event.remove(key).filter(|v| !v.is_null())
 }
 
-fn string_list(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|s| Value::from(*s)).collect())
+/// Removes `key` from `map` when it holds an object.
+fn take_object(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Value>> {
+    match map.remove(key) {
+        Some(Value::Object(object)) => Some(object),
+        _ => None,
+    }
 }
 
 /// One input line as parsed: an object, with the first key (in document order) that can
@@ -439,28 +473,38 @@ fn flatten_s3(
 }
 
 /// Beyond (type safety): objects in keyword fields become their compact JSON text.
-fn stringify_keyword_objects(doc: &mut Map<String, Value>, audit: &mut Map<String, Value>) {
+fn stringify_keyword_objects(
+    ecs: &mut Map<String, Value>,
+    audit: &mut Map<String, Value>,
+    event: &mut EventFields,
+) {
+    let stringify = |value: &mut Value| {
+        if fields::needs_keyword_stringify(value) {
+            *value = Value::String(value.to_string());
+        }
+    };
     for (key, value) in audit.iter_mut() {
         let open_ended = matches!(key.as_str(), "event_data" | "unmapped");
         let typed = BOOLEAN_FIELDS.contains(&key.as_str()) || LONG_FIELDS.contains(&key.as_str());
-        if !open_ended && !typed && fields::needs_keyword_stringify(value) {
-            *value = Value::String(value.to_string());
+        if !open_ended && !typed {
+            stringify(value);
         }
     }
     for path in ECS_KEYWORD_FIELDS {
-        if let Some(value) = fields::get_mut(doc, path)
-            && fields::needs_keyword_stringify(value)
-        {
-            *value = Value::String(value.to_string());
+        if let Some(value) = fields::get_mut(ecs, path) {
+            stringify(value);
         }
+    }
+    if let Some(id) = event.id.as_mut() {
+        stringify(id);
     }
 }
 
 /// §7 `related.user`: actor, target, creator, sender; no duplicates, `""` or `"unknown"`.
-fn related_users(doc: &Map<String, Value>, audit: &Map<String, Value>) -> Vec<String> {
+fn related_users(ecs: &Map<String, Value>, audit: &Map<String, Value>) -> Vec<String> {
     let sources = [
-        fields::get(doc, &["user", "email"]),
-        fields::get(doc, &["user", "target", "email"]),
+        fields::get(ecs, &["user", "email"]),
+        fields::get(ecs, &["user", "target", "email"]),
         audit.get("creator_email"),
         audit.get("sender_email"),
         audit.get("sender_user_id"),
@@ -477,19 +521,6 @@ fn related_users(doc: &Map<String, Value>, audit: &Map<String, Value>) -> Vec<St
         }
     }
     users
-}
-
-/// §8: `error.message`, `event.original` and the tag.
-fn finish_errors(doc: &mut Map<String, Value>, errors: Vec<String>, original: &str) {
-    if !errors.is_empty() {
-        fields::set(
-            doc,
-            &["error", "message"],
-            Value::Array(errors.into_iter().map(Value::String).collect()),
-        );
-    }
-    fields::set(doc, &["event", "original"], Value::from(original));
-    doc.insert("tags".into(), string_list(&[PRESERVE_ORIGINAL_TAG]));
 }
 
 #[cfg(test)]

@@ -206,8 +206,13 @@ fn move_if(
     if !ready {
         return false;
     }
-    match data.remove(key) {
-        Some(value) => {
+    match data.remove_entry(key) {
+        // A move to the same name one level down reuses the key's allocation.
+        Some((name, value)) if target.len() == 1 && target[0] == name => {
+            doc.insert(name, value);
+            true
+        }
+        Some((_, value)) => {
             fields::set(doc, target, value);
             true
         }
@@ -235,6 +240,7 @@ pub fn apply(
     mut data: Map<String, Value>,
     doc: &mut Map<String, Value>,
     audit: &mut Map<String, Value>,
+    outcome: &mut Option<&'static str>,
     errors: &mut Vec<String>,
 ) {
     let action = action.unwrap_or_default();
@@ -261,7 +267,7 @@ pub fn apply(
     }
 
     // 9: outcomes read from the payload before it moves.
-    let outcome = match action {
+    let payload_outcome = match action {
         "login" => match data.get("success") {
             None | Some(Value::Null) | Some(Value::Bool(true)) => Some("success"),
             Some(Value::Bool(false)) => Some("failure"),
@@ -274,8 +280,8 @@ pub fn apply(
         },
         _ => None,
     };
-    if let Some(outcome) = outcome {
-        fields::set(doc, &["event", "outcome"], Value::from(outcome));
+    if payload_outcome.is_some() {
+        *outcome = payload_outcome;
     }
 
     // 10: the team hook's URL.
@@ -400,7 +406,18 @@ mod tests {
         let mut doc = Map::new();
         let mut audit = Map::new();
         let mut errors = Vec::new();
-        apply(Some(action), data, &mut doc, &mut audit, &mut errors);
+        let mut outcome = None;
+        apply(
+            Some(action),
+            data,
+            &mut doc,
+            &mut audit,
+            &mut outcome,
+            &mut errors,
+        );
+        if let Some(outcome) = outcome {
+            fields::set(&mut doc, &["event", "outcome"], Value::from(outcome));
+        }
         if !audit.is_empty() {
             fields::set(&mut doc, &["cursor", "audit"], Value::Object(audit));
         }

@@ -14,7 +14,7 @@ fn normalizer() -> Normalizer {
 }
 
 fn doc(line: &str) -> Value {
-    Value::Object(normalize(line).document)
+    normalize(line).to_value()
 }
 
 fn normalize(line: &str) -> Normalized {
@@ -695,7 +695,7 @@ fn missing_event_id_has_no_id() {
             .to_string();
     let n = normalize(&line);
     assert_eq!(n.id, None);
-    assert!(n.document.get("event").unwrap().get("id").is_none());
+    assert!(n.to_value()["event"].get("id").is_none());
     assert!(!n.has_error);
 }
 
@@ -703,7 +703,7 @@ fn assert_error_document(line: &[u8], expected_original: &str, message_part: &st
     let n = normalizer()
         .normalize_line_at(line, now())
         .expect("a document");
-    let d = Value::Object(n.document);
+    let d = n.to_value();
     assert!(n.has_error);
     assert_eq!(n.id, None);
     assert_eq!(at(&d, "event.kind"), &json!("pipeline_error"));
@@ -762,7 +762,7 @@ fn blank_lines_are_skipped_and_crlf_is_a_line_end() {
     .normalize_line_at(line.as_bytes(), now())
     .unwrap();
     assert_eq!(
-        n.document["event"]["original"],
+        n.to_value()["event"]["original"],
         json!(api("logout", json!({})))
     );
 }
@@ -779,11 +779,10 @@ fn preserve_original_only_when_asked_or_on_error() {
         },
         GeoIp::default(),
     );
-    let d = Value::Object(
-        with.normalize_line_at(line.as_bytes(), now())
-            .unwrap()
-            .document,
-    );
+    let d = with
+        .normalize_line_at(line.as_bytes(), now())
+        .unwrap()
+        .to_value();
     assert_eq!(at(&d, "event.original"), &json!(line));
     assert_eq!(at(&d, "tags"), &json!(["preserve_original_event"]));
 }

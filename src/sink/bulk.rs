@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Batch limits (`BULK_MAX_BYTES`, `BULK_MAX_ACTIONS`).
 #[derive(Debug, Clone, Copy)]
@@ -64,10 +64,10 @@ impl BulkBatch {
     }
 
     /// Appends one document.
-    pub fn push(
+    pub fn push<D: Serialize>(
         &mut self,
         id: Option<String>,
-        document: &Map<String, Value>,
+        document: &D,
         original: &str,
         line: u64,
     ) {
@@ -203,7 +203,7 @@ mod tests {
     use serde_json::json;
     use std::io::Read;
 
-    fn doc(v: Value) -> Map<String, Value> {
+    fn doc(v: Value) -> serde_json::Map<String, Value> {
         v.as_object().unwrap().clone()
     }
 

@@ -23,13 +23,16 @@ impl Line<'_> {
     }
 }
 
-/// Splits a [`BufRead`] into [`Line`]s.
+/// Splits a [`BufRead`] into [`Line`]s. A line that lies whole in the reader's buffer is
+/// lent from there without copying; only lines spanning buffer refills are copied.
 pub struct LineReader<R> {
     inner: R,
     max_line_bytes: usize,
     offset: u64,
     number: u64,
     buf: Vec<u8>,
+    /// Bytes of the previous line still to be consumed from `inner`.
+    pending_consume: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -41,6 +44,7 @@ impl<R: BufRead> LineReader<R> {
             offset: 0,
             number: 0,
             buf: Vec::new(),
+            pending_consume: 0,
         }
     }
 
@@ -51,8 +55,33 @@ impl<R: BufRead> LineReader<R> {
 
     /// The next line, or `None` at the end of input.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.inner
+            .consume(std::mem::take(&mut self.pending_consume));
         self.buf.clear();
         let start = self.offset;
+        // Fast path: the whole line is already buffered.
+        let buffered_line = loop {
+            match self.inner.fill_buf() {
+                Ok(available) => {
+                    break memchr::memchr(b'\n', available)
+                        .filter(|&newline| newline <= self.max_line_bytes);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        };
+        if let Some(newline) = buffered_line {
+            self.pending_consume = newline + 1;
+            self.offset += newline as u64 + 1;
+            self.number += 1;
+            let available = self.inner.fill_buf()?;
+            return Ok(Some(Line {
+                bytes: &available[..newline],
+                offset: start,
+                number: self.number,
+                length: newline as u64,
+            }));
+        }
         let mut length: u64 = 0;
         let mut saw_newline = false;
         loop {
@@ -64,7 +93,7 @@ impl<R: BufRead> LineReader<R> {
             if available.is_empty() {
                 break;
             }
-            let (chunk, used) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk, used) = match memchr::memchr(b'\n', available) {
                 Some(newline) => {
                     saw_newline = true;
                     (&available[..newline], newline + 1)

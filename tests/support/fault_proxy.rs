@@ -58,15 +58,23 @@ impl FaultProxy {
         std_listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", std_listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
-        let proxy = FaultProxy { url, state: state.clone() };
+        let proxy = FaultProxy {
+            url,
+            state: state.clone(),
+        };
         let upstream = upstream.trim_end_matches('/').to_owned();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let listener = TcpListener::from_std(std_listener).unwrap();
                 let http = reqwest::Client::new();
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let (state, http, upstream) = (state.clone(), http.clone(), upstream.clone());
                     tokio::spawn(async move {
                         let _ = handle(stream, &state, &http, &upstream).await;
@@ -79,7 +87,11 @@ impl FaultProxy {
 
     /// Queues faults for the next requests, in order.
     pub fn inject(&self, faults: &[Fault]) {
-        self.state.lock().unwrap().faults.extend(faults.iter().copied());
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .extend(faults.iter().copied());
     }
 
     /// Everything seen so far.
@@ -143,7 +155,10 @@ async fn handle(
     let (status, response_body) = match fault {
         Some(Fault::Status(status)) => (
             status,
-            format!(r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#).into_bytes(),
+            format!(
+                r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#
+            )
+            .into_bytes(),
         ),
         Some(Fault::EveryItem(status)) => {
             let mut text = String::new();
@@ -157,7 +172,10 @@ async fn handle(
                 r#"{{"create":{{"status":{status},"error":{{"type":"es_rejected_execution_exception","reason":"injected"}}}}}}"#
             );
             let items = vec![item; actions].join(",");
-            (200, format!(r#"{{"errors":true,"items":[{items}]}}"#).into_bytes())
+            (
+                200,
+                format!(r#"{{"errors":true,"items":[{items}]}}"#).into_bytes(),
+            )
         }
         None => {
             let mut request = http.request(
@@ -165,7 +183,10 @@ async fn handle(
                 format!("{upstream}{path}"),
             );
             for (name, value) in &headers {
-                if !matches!(name.to_ascii_lowercase().as_str(), "host" | "content-length" | "connection") {
+                if !matches!(
+                    name.to_ascii_lowercase().as_str(),
+                    "host" | "content-length" | "connection"
+                ) {
                     request = request.header(name.as_str(), value.as_str());
                 }
             }

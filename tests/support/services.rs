@@ -44,10 +44,15 @@ pub fn es_url() -> String {
 
 /// Environment for a child process: the AWS variables pointing at moto, nothing else.
 pub fn aws_env() -> Vec<(String, String)> {
-    ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-        .iter()
-        .map(|k| ((*k).to_owned(), env()[*k].clone()))
-        .collect()
+    [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), env()[*k].clone()))
+    .collect()
 }
 
 /// A namespace no other test uses, so each test has its own data stream.
@@ -56,7 +61,11 @@ pub fn unique_namespace(test: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
-    format!("{}{}{nanos}", test.replace(['_', '-'], ""), std::process::id())
+    format!(
+        "{}{}{nanos}",
+        test.replace(['_', '-'], ""),
+        std::process::id()
+    )
 }
 
 /// A small async client for checks against the engine.
@@ -74,7 +83,12 @@ impl Engine {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}/{path}", self.url)).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}/{path}", self.url))
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -109,7 +123,12 @@ impl Engine {
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .map(|hit| (hit["_id"].as_str().unwrap().to_owned(), hit["_source"].clone()))
+            .map(|hit| {
+                (
+                    hit["_id"].as_str().unwrap().to_owned(),
+                    hit["_source"].clone(),
+                )
+            })
             .collect()
     }
 }
@@ -153,7 +172,13 @@ pub async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec
     let mut out = Vec::new();
     for object in listing.contents() {
         let key = object.key().unwrap().to_owned();
-        let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
         let bytes = body.body.collect().await.unwrap().into_bytes();
         out.push((key, String::from_utf8_lossy(&bytes).into_owned()));
     }
