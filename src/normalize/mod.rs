@@ -31,6 +31,9 @@ pub use url_parts::UrlParts;
 
 /// `ecs.version` of every document.
 pub const ECS_VERSION: &str = "9.3.0";
+/// A JSON object.
+type JsonObject = Map<String, Value>;
+
 /// `event.provider` of every document.
 pub const PROVIDER: &str = "cursor";
 /// The tag that marks documents carrying `event.original`.
@@ -316,7 +319,7 @@ impl Normalizer {
         &self,
         addr: IpAddr,
         errors: &mut Vec<String>,
-    ) -> (Option<Map<String, Value>>, Option<Map<String, Value>>) {
+    ) -> (Option<JsonObject>, Option<JsonObject>) {
         let geo = self.geoip.geo(addr).unwrap_or_else(|err| {
             errors.push(format!("GeoIP lookup of {addr} failed: {err}"));
             None
