@@ -354,11 +354,14 @@ impl Shipper {
         sink: &EsSink,
         deadline: Deadline,
     ) -> SourceReport {
-        let (sender, mut receiver) = mpsc::channel::<ReadBatch>(2);
+        let (sender, mut receiver) = mpsc::channel::<ReadBatch>(1);
+        // Sent batches go back to the reader to be refilled: a fixed set of buffers serves
+        // the whole source, so memory does not creep up with fragmentation.
+        let (recycle, recycled) = std::sync::mpsc::channel::<BulkBatch>();
         let shipper = self.clone();
         let reader_provenance = provenance.clone();
         let reading = tokio::task::spawn_blocking(move || {
-            shipper.read_batches(reader, &reader_provenance, skip_lines, &sender)
+            shipper.read_batches(reader, &reader_provenance, skip_lines, &sender, &recycled)
         });
 
         let source_name = provenance.name();
@@ -384,6 +387,7 @@ impl Shipper {
                 }
             }
             report.acknowledged_through_line = last_line;
+            let _ = recycle.send(batch);
         }
         // Stops the reading thread if we gave up early (its next send fails).
         drop(receiver);
@@ -417,7 +421,13 @@ impl Shipper {
         provenance: &Provenance,
         skip_lines: u64,
         sender: &mpsc::Sender<ReadBatch>,
+        recycled: &std::sync::mpsc::Receiver<BulkBatch>,
     ) -> Result<u64, SourceError> {
+        let next_batch = || {
+            let mut batch = recycled.try_recv().unwrap_or_default();
+            batch.clear();
+            batch
+        };
         let mut lines = LineReader::new(reader, self.max_line_bytes);
         let mut batch = BulkBatch::new();
         let mut last_line = 0;
@@ -444,7 +454,7 @@ impl Shipper {
                 batch.push(id, &doc, &original, line.number);
             }
             if batch.is_full(&self.limits) {
-                let full = std::mem::replace(&mut batch, BulkBatch::new());
+                let full = std::mem::replace(&mut batch, next_batch());
                 if sender
                     .blocking_send(ReadBatch {
                         batch: full,

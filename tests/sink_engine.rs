@@ -375,3 +375,60 @@ fn without_a_cluster_ship_prints_the_documents_it_would_index() {
     let run = run_cli(&["ship", "/nonexistent/file.jsonl"], &[]);
     assert_eq!(run.code, Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_secrets_manager_and_bounded_batches() {
+    use std::io::Read;
+    let engine = Engine::new();
+    let proxy = FaultProxy::start(&engine.url);
+    let namespace = services::unique_namespace("secret");
+    let stream = format!("logs-cursor.audit-{namespace}");
+    let secret = serde_json::json!({"url": proxy.url, "api_key": "sid:skey"}).to_string();
+    let arn = services::create_secret(&format!("es-{namespace}"), &secret).await;
+    setup(&env_with(&[("ES_URL", &engine.url)]));
+    let env = env_with(&[
+        ("ES_SECRET_ARN", &arn),
+        ("BULK_MAX_ACTIONS", "7"),
+        ("BULK_MAX_BYTES", "3000"),
+        ("DATA_STREAM_NAMESPACE", &namespace),
+    ]);
+    let dir = scratch_dir("secret");
+    let lines = generated(50, 12);
+    let largest_line = lines.iter().map(String::len).max().unwrap();
+    let path = write_events(&dir, "events.jsonl", &lines, false);
+    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
+        .await
+        .unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.summary("indexed"), 50);
+    assert!(
+        !run.stderr.contains("skey"),
+        "the secret must not be logged"
+    );
+    assert_eq!(engine.count(&stream).await, 50);
+
+    let bulk: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("_bulk"))
+        .collect();
+    assert!(bulk.len() >= 50 / 7 + 1, "{} requests", bulk.len());
+    let mut documents = 0;
+    for request in &bulk {
+        assert_eq!(request.header("authorization"), Some("ApiKey c2lkOnNrZXk="));
+        let mut body = String::new();
+        flate2::read::GzDecoder::new(&request.body[..])
+            .read_to_string(&mut body)
+            .unwrap();
+        let actions = body.lines().count() / 2;
+        documents += actions;
+        assert!(actions <= 7, "{actions} actions in one request");
+        // The byte limit is soft by at most one document (a document is never split).
+        assert!(
+            body.len() <= 3000 + 4 * largest_line,
+            "{} bytes in one request",
+            body.len()
+        );
+    }
+    assert_eq!(documents, 50);
+}

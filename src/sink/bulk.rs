@@ -31,8 +31,9 @@ pub struct BatchItem {
     action_start: usize,
     source_start: usize,
     end: usize,
-    /// The raw input line (for the dead letter).
-    pub original: String,
+    /// Where the raw input line (for the dead letter) is in the batch's originals.
+    original_start: usize,
+    original_end: usize,
     /// 1-based line number in its source.
     pub line: u64,
 }
@@ -42,6 +43,8 @@ pub struct BatchItem {
 pub struct BulkBatch {
     body: Vec<u8>,
     items: Vec<BatchItem>,
+    /// The raw lines, back to back (kept for the dead letter).
+    originals: Vec<u8>,
     /// The last input line this batch covers (blank lines included), for progress.
     pub last_line: u64,
 }
@@ -71,6 +74,8 @@ impl BulkBatch {
         original: &str,
         line: u64,
     ) {
+        let original_start = self.originals.len();
+        self.originals.extend_from_slice(original.as_bytes());
         let action_start = self.body.len();
         let action = CreateAction {
             create: CreateMeta { id: id.as_deref() },
@@ -86,7 +91,8 @@ impl BulkBatch {
             action_start,
             source_start,
             end: self.body.len(),
-            original: original.to_owned(),
+            original_start,
+            original_end: self.originals.len(),
             line,
         });
         self.last_line = self.last_line.max(line);
@@ -115,6 +121,20 @@ impl BulkBatch {
     /// The items.
     pub fn items(&self) -> &[BatchItem] {
         &self.items
+    }
+
+    /// The raw input line of item `index`.
+    pub fn original(&self, index: usize) -> &str {
+        let item = &self.items[index];
+        std::str::from_utf8(&self.originals[item.original_start..item.original_end]).unwrap_or("")
+    }
+
+    /// Empties the batch, keeping its buffers for reuse (no reallocation churn).
+    pub fn clear(&mut self) {
+        self.body.clear();
+        self.items.clear();
+        self.originals.clear();
+        self.last_line = 0;
     }
 
     /// The document JSON of item `index`.
@@ -215,6 +235,8 @@ mod tests {
         assert_eq!(batch.len(), 2);
         assert_eq!(batch.last_line, 3);
         assert_eq!(batch.source(1), br#"{"b":2}"#);
+        assert_eq!(batch.original(0), "raw1");
+        assert_eq!(batch.original(1), "raw2");
         let mut text = String::new();
         flate2::read::GzDecoder::new(&batch.gzip_body(None).unwrap()[..])
             .read_to_string(&mut text)

@@ -288,7 +288,7 @@ impl EsSink {
                     line: item.line,
                     document: serde_json::from_slice(batch.source(*index))
                         .unwrap_or(serde_json::Value::Null),
-                    original: item.original.clone(),
+                    original: batch.original(*index).to_owned(),
                 }
             })
             .collect();

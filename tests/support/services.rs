@@ -184,3 +184,36 @@ pub async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec
     }
     out
 }
+
+/// A Secrets Manager client against moto.
+pub async fn secrets() -> aws_sdk_secretsmanager::Client {
+    let vars = env();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&vars["AWS_ENDPOINT_URL"])
+        .region(aws_config::Region::new(vars["AWS_REGION"].clone()))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            &vars["AWS_ACCESS_KEY_ID"],
+            &vars["AWS_SECRET_ACCESS_KEY"],
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&config)
+}
+
+/// Creates a secret and returns its ARN.
+pub async fn create_secret(name: &str, value: &str) -> String {
+    secrets()
+        .await
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret in moto")
+        .arn()
+        .expect("secret ARN")
+        .to_owned()
+}
