@@ -412,7 +412,11 @@ async fn credentials_from_secrets_manager_and_bounded_batches() {
         .into_iter()
         .filter(|r| r.path.contains("_bulk"))
         .collect();
-    assert!(bulk.len() >= 50 / 7 + 1, "{} requests", bulk.len());
+    assert!(
+        bulk.len() >= 50_usize.div_ceil(7),
+        "{} requests",
+        bulk.len()
+    );
     let mut documents = 0;
     for request in &bulk {
         assert_eq!(request.header("authorization"), Some("ApiKey c2lkOnNrZXk="));
