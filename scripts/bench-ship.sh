@@ -38,7 +38,8 @@ measure() {
     python3 - "$case" "$events" "$bytes" "$wall" "$user" "$sys" "$rss" <<'PY'
 import sys
 case, events, size, wall, user, sys_, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *map(float, sys.argv[4:8])
-mb, cpu = size / 1e6, user + sys_
+mb, cpu = size / 1e6, max(user + sys_, 0.01)
+wall = max(wall, 0.01)
 print(f"| {case} | {events:,} | {mb:,.0f} | {wall:.2f} | {mb / wall:,.0f} | {events / wall:,.0f} | {cpu:.2f} | {mb / cpu:,.0f} | {rss / 1024:.1f} |")
 PY
 }
@@ -59,8 +60,23 @@ set -a; . "$ROOT/target/services.env"; set +a
 run_id=$(date +%s)
 DATA_STREAM_NAMESPACE="bench${run_id}s3" measure "ship to local engine, S3 shape" "$WORK/s3-$EVENTS.jsonl.gz" "$s3_bytes" "$EVENTS"
 DATA_STREAM_NAMESPACE="bench${run_id}mixed" measure "ship to local engine, mixed shapes" "$WORK/mixed-$EVENTS.jsonl.gz" "$mixed_bytes" "$EVENTS"
-if [ "$BIG_EVENTS" -gt 0 ]; then
+if [ "$BIG_EVENTS" -gt 0 ] && [ "${SKIP_BIG:-0}" != 1 ]; then
     big_bytes=$(make_input "s3-$BIG_EVENTS" "$BIG_EVENTS" s3)
     measure "dry-run, S3 shape, >= 1 GB" "$WORK/s3-$BIG_EVENTS.jsonl.gz" "$big_bytes" "$BIG_EVENTS" --dry-run
     DATA_STREAM_NAMESPACE="bench${run_id}big" measure "ship to local engine, S3 shape, >= 1 GB" "$WORK/s3-$BIG_EVENTS.jsonl.gz" "$big_bytes" "$BIG_EVENTS"
+fi
+
+# The S3 path: one >= 100 MB object in moto, shipped with `ship s3://` (the same code as the
+# Lambda handler) to the local engine.
+S3_EVENTS="${S3_EVENTS:-210000}"
+if [ "$S3_EVENTS" -gt 0 ]; then
+    s3obj_bytes=$(make_input "s3-$S3_EVENTS" "$S3_EVENTS" s3)
+    bucket="bench-$run_id"
+    "$ROOT/target/venv/bin/python" - "$bucket" "$WORK/s3-$S3_EVENTS.jsonl.gz" <<'PY'
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION", "us-east-1"))
+s3.create_bucket(Bucket=sys.argv[1])
+s3.upload_file(sys.argv[2], sys.argv[1], "2026/11/25/object.jsonl.gz")
+PY
+    DATA_STREAM_NAMESPACE="bench${run_id}object" measure "S3 object (moto) to local engine, S3 shape" "s3://$bucket/2026/11/25/object.jsonl.gz" "$s3obj_bytes" "$S3_EVENTS"
 fi

@@ -4,8 +4,11 @@
 //! The binary is a thin wrapper; everything lives here so that tests can drive it.
 
 pub mod aws;
+pub mod checkpoint;
 pub mod cli;
 pub mod error;
+pub mod forward;
+pub mod lambda;
 pub mod normalize;
 pub mod pipeline;
 pub mod sink;

@@ -1,4 +1,4 @@
-//! Thin entry point; see the library crate.
+//! Thin entry point: the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set, else the CLI.
 
 /// mimalloc: the normalizer allocates many small strings and maps; this allocator makes it
 /// about 20% faster than the system one (BENCHMARKS.md).
@@ -6,5 +6,24 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                eprintln!("error: cannot start the async runtime: {err}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        return match runtime.block_on(cursor_audit_forwarder::lambda::run()) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     cursor_audit_forwarder::cli::main()
 }

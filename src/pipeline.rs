@@ -137,6 +137,8 @@ pub struct Deadline {
     pub hard: Option<Instant>,
     /// How long one batch may be retried.
     pub per_batch: Duration,
+    /// No new batch (or object) starts when less than this is left before `hard`.
+    pub stop_margin: Duration,
 }
 
 impl Deadline {
@@ -147,9 +149,9 @@ impl Deadline {
     }
 
     /// True when the hard deadline is too close to start another batch.
-    pub fn should_stop(&self, margin: Duration) -> bool {
+    pub fn should_stop(&self) -> bool {
         self.hard
-            .is_some_and(|hard| Instant::now() + margin >= hard)
+            .is_some_and(|hard| Instant::now() + self.stop_margin >= hard)
     }
 }
 
@@ -345,10 +347,11 @@ impl Shipper {
         }
     }
 
-    /// Ships one source to `sink`, skipping lines up to `skip_lines` (already acknowledged).
+    /// Ships one source (raw bytes, gzip or plain) to `sink`, skipping lines up to
+    /// `skip_lines` (already acknowledged).
     pub async fn ship(
         &self,
-        reader: Box<dyn BufRead + Send>,
+        reader: Box<dyn Read + Send>,
         provenance: Provenance,
         skip_lines: u64,
         sink: &EsSink,
@@ -371,7 +374,7 @@ impl Shipper {
         };
         while let Some(ReadBatch { batch, last_line }) = receiver.recv().await {
             report.counts.read += batch.len() as u64;
-            if deadline.should_stop(Duration::from_secs(2)) {
+            if deadline.should_stop() {
                 report.error = Some(format!(
                     "stopped before line {}: the invocation deadline is near",
                     last_line.saturating_sub(batch.len() as u64) + 1
@@ -417,7 +420,7 @@ impl Shipper {
     /// The reading thread: returns the number of lines read when it reached the end.
     fn read_batches(
         &self,
-        reader: Box<dyn BufRead + Send>,
+        reader: Box<dyn Read + Send>,
         provenance: &Provenance,
         skip_lines: u64,
         sender: &mpsc::Sender<ReadBatch>,
@@ -428,6 +431,11 @@ impl Shipper {
             batch.clear();
             batch
         };
+        // Opening may block (an S3 body is read through a bridge): it happens on this thread.
+        let reader = decompressing_reader(reader).map_err(|error| SourceError::Open {
+            source_name: provenance.name(),
+            error,
+        })?;
         let mut lines = LineReader::new(reader, self.max_line_bytes);
         let mut batch = BulkBatch::new();
         let mut last_line = 0;

@@ -171,5 +171,5 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub use ship::{SetupArgs, ShipArgs, SinkArgs, summary_line};
+pub use ship::{S3Args, SetupArgs, ShipArgs, SinkArgs, summary_line};
 mod ship;

@@ -176,6 +176,44 @@ impl SinkArgs {
         Deadline {
             hard: None,
             per_batch: Duration::from_secs(self.retry_timeout_seconds),
+            stop_margin: Duration::ZERO,
+        }
+    }
+}
+
+/// The S3 path's settings.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// Objects with other names are skipped (and logged).
+    #[arg(long, env = "S3_KEY_SUFFIXES", default_value = crate::forward::DEFAULT_SUFFIXES)]
+    pub s3_key_suffixes: String,
+    /// DynamoDB table (partition key `pk`) for per-object progress and the poll checkpoint.
+    #[arg(long, env = "CHECKPOINT_TABLE")]
+    pub checkpoint_table: Option<String>,
+}
+
+impl S3Args {
+    /// The suffix list.
+    pub fn suffixes(&self) -> Vec<String> {
+        self.s3_key_suffixes
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Where per-object progress goes.
+    pub fn progress_store(
+        &self,
+        aws: &aws_config::SdkConfig,
+    ) -> crate::checkpoint::ObjectProgressStore {
+        match self.checkpoint_table.as_deref().filter(|t| !t.is_empty()) {
+            Some(table) => crate::checkpoint::ObjectProgressStore::DynamoDb {
+                client: aws_sdk_dynamodb::Client::new(aws),
+                table: table.to_owned(),
+            },
+            None => crate::checkpoint::ObjectProgressStore::Disabled,
         }
     }
 }
@@ -183,7 +221,8 @@ impl SinkArgs {
 /// `ship SOURCE... [--dry-run]`
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// Local files (.jsonl/.ndjson, gzip or plain).
+    /// Local files (.jsonl/.ndjson, gzip or plain), s3://bucket/key or s3://bucket/prefix/
+    /// (every object under it, oldest key first).
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<String>,
     /// Print the documents instead of indexing them.
@@ -193,14 +232,41 @@ pub struct ShipArgs {
     pub normalizer: NormalizerArgs,
     #[command(flatten)]
     pub sink: SinkArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// The summary line of architecture.md.
 pub fn summary_line(counts: &Counts, seconds: f64) -> String {
-    format!(
+    let mut line = format!(
         "summary: read={} indexed={} duplicates={} dead_lettered={} failed={} seconds={seconds:.2}",
         counts.read, counts.indexed, counts.duplicates, counts.dead_lettered, counts.failed
-    )
+    );
+    if let Some(peak) = peak_rss_mb() {
+        line.push_str(&format!(" peak_rss_mb={peak:.1}"));
+    }
+    line
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), in MB.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `s3://bucket/key` → (bucket, key); the key may be a prefix ending in `/` or empty.
+fn parse_s3_url(source: &str) -> Option<(String, String)> {
+    let rest = source.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
 }
 
 fn open_file(path: &str) -> std::io::Result<Box<dyn std::io::BufRead + Send>> {
@@ -228,6 +294,16 @@ pub(super) async fn run(args: &ShipArgs) -> ExitCode {
     if args.dry_run || !args.sink.is_configured() {
         let stdout = std::io::stdout();
         for source in &args.sources {
+            if let Some((bucket, key)) = parse_s3_url(source) {
+                match print_s3(&shipper, &args.s3, &bucket, &key).await {
+                    Ok(n) => counts.read += n,
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        all_ok = false;
+                    }
+                }
+                continue;
+            }
             let provenance = Provenance::File {
                 path: source.clone(),
             };
@@ -279,8 +355,30 @@ pub(super) async fn run(args: &ShipArgs) -> ExitCode {
         }
     };
     for source in &args.sources {
-        let reader = match open_file(source) {
-            Ok(reader) => reader,
+        if let Some((bucket, key)) = parse_s3_url(source) {
+            let forwarded = ship_s3(
+                &shipper,
+                &sink,
+                &args.s3,
+                &bucket,
+                &key,
+                args.sink.deadline(),
+            )
+            .await;
+            match forwarded {
+                Ok((source_counts, ok)) => {
+                    counts.add(&source_counts);
+                    all_ok &= ok;
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    all_ok = false;
+                }
+            }
+            continue;
+        }
+        let reader: Box<dyn std::io::Read + Send> = match std::fs::File::open(source) {
+            Ok(file) => Box::new(file),
             Err(error) => {
                 eprintln!("error: cannot open {source}: {error}");
                 all_ok = false;
@@ -355,4 +453,134 @@ pub(super) async fn setup(args: &SetupArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The keys a `s3://bucket/key-or-prefix/` source names, filtered by suffix.
+async fn s3_keys(
+    s3: &aws_sdk_s3::Client,
+    args: &S3Args,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<String>, String> {
+    if !key.is_empty() && !key.ends_with('/') {
+        return Ok(vec![key.to_owned()]);
+    }
+    let suffixes = args.suffixes();
+    let keys = crate::source::s3_object::list_keys(s3, bucket, key).await?;
+    Ok(keys
+        .into_iter()
+        .filter(|k| crate::source::s3_object::has_accepted_suffix(k, &suffixes))
+        .collect())
+}
+
+fn progress_line(done: usize, total: usize, key: &str) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K[{done}/{total}] {key}");
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+/// `ship s3://…` to the cluster: every object through the S3 path (with progress when
+/// CHECKPOINT_TABLE is set). Returns the counts and whether every object completed.
+async fn ship_s3(
+    shipper: &Shipper,
+    sink: &EsSink,
+    args: &S3Args,
+    bucket: &str,
+    key: &str,
+    deadline: crate::pipeline::Deadline,
+) -> Result<(Counts, bool), String> {
+    let aws = crate::aws::load_config().await;
+    let s3 = crate::aws::s3_client(&aws);
+    let keys = s3_keys(&s3, args, bucket, key).await?;
+    let forwarder = crate::forward::S3Forwarder {
+        shipper: shipper.clone(),
+        sink: sink.clone(),
+        s3,
+        progress: args.progress_store(&aws),
+        suffixes: args.suffixes(),
+        region: aws
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into()),
+    };
+    let mut counts = Counts::default();
+    let mut all_ok = true;
+    for (done, key) in keys.iter().enumerate() {
+        progress_line(done, keys.len(), key);
+        let object = crate::source::s3_object::ObjectRef {
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+            etag: None,
+            region: None,
+        };
+        let result = forwarder.forward(&object, deadline).await;
+        counts.add(&result.counts);
+        if !result.complete {
+            all_ok = false;
+            eprintln!(
+                "error: s3://{bucket}/{key}: {} (lines acknowledged through {})",
+                result
+                    .error
+                    .as_deref()
+                    .unwrap_or("not all documents were acknowledged"),
+                result.lines_acknowledged
+            );
+        }
+    }
+    progress_line(keys.len(), keys.len(), "done");
+    Ok((counts, all_ok))
+}
+
+/// `ship --dry-run s3://…`: prints the documents of every object.
+async fn print_s3(
+    shipper: &Shipper,
+    args: &S3Args,
+    bucket: &str,
+    key: &str,
+) -> Result<u64, String> {
+    let aws = crate::aws::load_config().await;
+    let s3 = crate::aws::s3_client(&aws);
+    let region = aws
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let mut total = 0;
+    for key in s3_keys(&s3, args, bucket, key).await? {
+        let opened = crate::source::s3_object::open_object(&s3, bucket, &key)
+            .await
+            .map_err(|err| err.to_string())?;
+        let provenance = Provenance::S3 {
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+            region: region.clone(),
+            etag: opened.etag.clone(),
+        };
+        let shipper = shipper.clone();
+        let printed = tokio::task::spawn_blocking(move || {
+            let reader = decompressing_reader(opened.reader).map_err(|error| {
+                crate::error::SourceError::Open {
+                    source_name: provenance.name(),
+                    error,
+                }
+            })?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+            let n = shipper.print(reader, &provenance, &mut out)?;
+            std::io::Write::flush(&mut out).map_err(|error| crate::error::SourceError::Read {
+                source_name: "stdout".into(),
+                line: 0,
+                error,
+            })?;
+            Ok::<u64, crate::error::SourceError>(n)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| err.to_string())?;
+        total += printed;
+    }
+    Ok(total)
 }

@@ -1,3 +1,4 @@
 //! Where raw audit lines come from.
 
 pub mod lines;
+pub mod s3_object;

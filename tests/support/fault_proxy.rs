@@ -16,6 +16,8 @@ pub enum Fault {
     Status(u16),
     /// Answer a `_bulk` request with every item at this status, without forwarding.
     EveryItem(u16),
+    /// Forward, but only after this many milliseconds.
+    DelayMs(u64),
 }
 
 /// One request as the proxy saw it.
@@ -177,7 +179,10 @@ async fn handle(
                 format!(r#"{{"errors":true,"items":[{items}]}}"#).into_bytes(),
             )
         }
-        None => {
+        None | Some(Fault::DelayMs(_)) => {
+            if let Some(Fault::DelayMs(ms)) = fault {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
             let mut request = http.request(
                 reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
                 format!("{upstream}{path}"),

@@ -217,3 +217,58 @@ pub async fn create_secret(name: &str, value: &str) -> String {
         .expect("secret ARN")
         .to_owned()
 }
+
+/// Points this process's AWS SDK at moto (the library reads the standard variables).
+pub fn export_aws_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (key, value) in aws_env() {
+            // SAFETY: called once, before the test creates any AWS client; every test
+            // process sets the same values.
+            unsafe { std::env::set_var(key, value) };
+        }
+    });
+}
+
+/// Creates a DynamoDB table with partition key `pk` (fine if it exists).
+pub async fn create_table(name: &str) {
+    export_aws_env();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let _ = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+}
+
+/// Uploads an object.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .expect("put object in moto");
+}

@@ -1,0 +1,157 @@
+//! Progress that must survive an invocation: how many lines of an S3 object are acknowledged
+//! (so that a redelivered notification resumes instead of starting over). Stored in the
+//! DynamoDB table `CHECKPOINT_TABLE` (partition key `pk`, string), one item per object version.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::aws::aws_error_message;
+
+/// How far an object got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjectProgress {
+    /// Every line up to and including this one is acknowledged.
+    pub lines_acknowledged: u64,
+    /// The object was read to its end and everything is acknowledged.
+    pub complete: bool,
+}
+
+/// Failures reading or writing progress.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint table {table}, item {pk}: {message}")]
+pub struct CheckpointError {
+    pub table: String,
+    pub pk: String,
+    pub message: String,
+}
+
+/// Per-object progress items expire after this long (the table's TTL attribute is `ttl`).
+pub const OBJECT_PROGRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Where object progress lives.
+#[derive(Debug, Clone)]
+pub enum ObjectProgressStore {
+    DynamoDb {
+        client: aws_sdk_dynamodb::Client,
+        table: String,
+    },
+    /// No table configured (command-line use): every object starts from its first line.
+    Disabled,
+}
+
+fn object_pk(bucket: &str, key: &str, etag: Option<&str>) -> String {
+    format!("object#{bucket}/{key}#{}", etag.unwrap_or("-"))
+}
+
+impl ObjectProgressStore {
+    /// The recorded progress (nothing recorded: start at line 1).
+    pub async fn load(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: Option<&str>,
+    ) -> Result<ObjectProgress, CheckpointError> {
+        let ObjectProgressStore::DynamoDb { client, table } = self else {
+            return Ok(ObjectProgress::default());
+        };
+        let pk = object_pk(bucket, key, etag);
+        let output = client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| CheckpointError {
+                table: table.clone(),
+                pk: pk.clone(),
+                message: aws_error_message(&err),
+            })?;
+        let Some(item) = output.item else {
+            return Ok(ObjectProgress::default());
+        };
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(ObjectProgress {
+            lines_acknowledged: number("lines_acknowledged"),
+            complete: item
+                .get("complete")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+        })
+    }
+
+    /// Records progress; never moves it backwards (a conditional write).
+    pub async fn save(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: Option<&str>,
+        progress: ObjectProgress,
+    ) -> Result<(), CheckpointError> {
+        let ObjectProgressStore::DynamoDb { client, table } = self else {
+            return Ok(());
+        };
+        let pk = object_pk(bucket, key, etag);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut item = HashMap::new();
+        item.insert("pk".to_owned(), AttributeValue::S(pk.clone()));
+        item.insert(
+            "lines_acknowledged".to_owned(),
+            AttributeValue::N(progress.lines_acknowledged.to_string()),
+        );
+        item.insert(
+            "complete".to_owned(),
+            AttributeValue::Bool(progress.complete),
+        );
+        item.insert("bucket".to_owned(), AttributeValue::S(bucket.to_owned()));
+        item.insert("key".to_owned(), AttributeValue::S(key.to_owned()));
+        item.insert(
+            "updated_at".to_owned(),
+            AttributeValue::N(now.as_secs().to_string()),
+        );
+        item.insert(
+            "ttl".to_owned(),
+            AttributeValue::N((now + OBJECT_PROGRESS_TTL).as_secs().to_string()),
+        );
+        let result = client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (lines_acknowledged <= :lines AND complete = :false)",
+            )
+            .expression_attribute_values(
+                ":lines",
+                AttributeValue::N(progress.lines_acknowledged.to_string()),
+            )
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone recorded more progress already: nothing to do.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(CheckpointError {
+                table: table.clone(),
+                pk,
+                message: aws_error_message(&err),
+            }),
+        }
+    }
+}

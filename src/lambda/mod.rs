@@ -1,0 +1,332 @@
+//! The Lambda side: the runtime loop and event dispatch. Handlers stay thin and call the same
+//! functions as the CLI.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use clap::Parser;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::cli::{NormalizerArgs, S3Args, SinkArgs};
+use crate::forward::S3Forwarder;
+use crate::pipeline::{Deadline, Shipper};
+use crate::source::s3_object::{
+    Notification, ObjectRef, object_of_eventbridge, objects_of_s3_event, parse_notification,
+};
+
+/// Time kept back from the invocation's deadline to record progress and answer: 5 s, or a
+/// fifth of a short invocation.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(5);
+/// No batch or object starts in the last 2 s (or tenth) before the reserve.
+pub const STOP_MARGIN: Duration = Duration::from_secs(2);
+
+/// The configuration of the functions: the environment variables of architecture.md.
+#[derive(Debug, Parser)]
+#[command(name = "cursor-audit-forwarder (Lambda)")]
+pub struct LambdaArgs {
+    #[command(flatten)]
+    pub normalizer: NormalizerArgs,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Errors a handler reports to the Lambda service (which then retries the invocation).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("unsupported event: {0}")]
+    UnknownEvent(String),
+    #[error("{failed} of {total} objects not fully forwarded: {first_error}")]
+    ObjectsFailed {
+        failed: usize,
+        total: usize,
+        first_error: String,
+    },
+}
+
+/// What kind of event arrived.
+#[derive(Debug)]
+pub enum Invocation {
+    Sqs(SqsEvent),
+    S3(S3Event),
+    EventBridgeObject(ObjectRef),
+    Schedule,
+}
+
+/// Recognizes the event's shape, or says what was received.
+pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
+    let first_source = event
+        .get("Records")
+        .and_then(|r| r.get(0))
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match first_source.as_deref() {
+        Some("aws:sqs") => {
+            return serde_json::from_value(event)
+                .map(Invocation::Sqs)
+                .map_err(|err| HandlerError::UnknownEvent(format!("malformed SQS event: {err}")));
+        }
+        Some("aws:s3") => {
+            return serde_json::from_value(event)
+                .map(Invocation::S3)
+                .map_err(|err| HandlerError::UnknownEvent(format!("malformed S3 event: {err}")));
+        }
+        _ => {}
+    }
+    match event.get("detail-type").and_then(Value::as_str) {
+        Some("Object Created") => {
+            return object_of_eventbridge(&event)
+                .map(Invocation::EventBridgeObject)
+                .ok_or_else(|| {
+                    HandlerError::UnknownEvent("malformed EventBridge Object Created event".into())
+                });
+        }
+        Some("Scheduled Event") => return Ok(Invocation::Schedule),
+        _ => {}
+    }
+    let shape = match &event {
+        Value::Object(map) => format!("an object with keys {:?}", map.keys().collect::<Vec<_>>()),
+        other => format!("{other}").chars().take(200).collect(),
+    };
+    Err(HandlerError::UnknownEvent(format!(
+        "expected an SQS batch of S3 notifications, an S3 notification or an EventBridge Object Created event; got {shape}"
+    )))
+}
+
+/// Handles one invocation.
+pub async fn handle(
+    forwarder: &S3Forwarder,
+    event: Value,
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    match classify(event)? {
+        Invocation::Sqs(batch) => {
+            let response = handle_sqs(forwarder, batch, deadline).await;
+            Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+        }
+        Invocation::S3(event) => {
+            forward_all(forwarder, &objects_of_s3_event(event), deadline).await
+        }
+        Invocation::EventBridgeObject(object) => forward_all(forwarder, &[object], deadline).await,
+        Invocation::Schedule => Err(HandlerError::UnknownEvent(
+            "a scheduled event reached the S3 forwarder; the Admin API poller handles schedules"
+                .into(),
+        )),
+    }
+}
+
+async fn forward_all(
+    forwarder: &S3Forwarder,
+    objects: &[ObjectRef],
+    deadline: Deadline,
+) -> Result<Value, HandlerError> {
+    let mut failed = 0;
+    let mut first_error = String::new();
+    for object in objects {
+        let result = forwarder.forward(object, deadline).await;
+        if !result.complete {
+            failed += 1;
+            if first_error.is_empty() {
+                first_error = result.error.unwrap_or_else(|| "incomplete".into());
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(HandlerError::ObjectsFailed {
+            failed,
+            total: objects.len(),
+            first_error,
+        });
+    }
+    Ok(serde_json::json!({"objects": objects.len()}))
+}
+
+/// An SQS batch: each message is deleted only when all its objects are fully acknowledged.
+pub async fn handle_sqs(
+    forwarder: &S3Forwarder,
+    batch: SqsEvent,
+    deadline: Deadline,
+) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in batch.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let ok = match message.body.as_deref().map(parse_notification) {
+            Some(Ok(Notification::Test)) => {
+                tracing::info!(message_id = %id, "s3:TestEvent acknowledged and ignored");
+                true
+            }
+            Some(Ok(Notification::Objects(objects))) => {
+                let mut all = true;
+                for object in &objects {
+                    if deadline.should_stop() {
+                        tracing::warn!(message_id = %id, object = %object.key,
+                            "not started: the invocation deadline is too near; SQS will redeliver");
+                        all = false;
+                        break;
+                    }
+                    all &= forwarder.forward(object, deadline).await.complete;
+                }
+                all
+            }
+            Some(Err(err)) => {
+                tracing::error!(message_id = %id, error = %err, "message is not an S3 notification; left for the dead-letter queue");
+                false
+            }
+            None => {
+                tracing::error!(message_id = %id, "message has no body; left for the dead-letter queue");
+                false
+            }
+        };
+        if !ok {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// Builds the forwarder from the environment (once per process).
+pub async fn build_forwarder(args: &LambdaArgs) -> Result<S3Forwarder, String> {
+    let normalizer = args.normalizer.build().map_err(|err| err.to_string())?;
+    let aws = crate::aws::load_config().await;
+    let sink = args
+        .sink
+        .sink(Some(&aws))
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(S3Forwarder {
+        shipper: Shipper {
+            normalizer: Arc::new(normalizer),
+            fields: Arc::new(args.sink.ship_fields()),
+            limits: args.sink.limits(),
+            max_line_bytes: args.normalizer.max_line_bytes,
+        },
+        sink,
+        s3: crate::aws::s3_client(&aws),
+        progress: args.s3.progress_store(&aws),
+        suffixes: args.s3.suffixes(),
+        region: aws
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into()),
+    })
+}
+
+/// Below this a "deadline" cannot be epoch milliseconds (it would be before 2001): local
+/// emulators such as cargo-lambda send the time left instead.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
+/// The invocation deadline as an `Instant`, minus the reserve. A runtime that sends no
+/// deadline (0) gets only the per-batch retry budget.
+fn invocation_deadline(deadline_ms: u64, per_batch: Duration) -> Deadline {
+    if deadline_ms == 0 {
+        return Deadline {
+            hard: None,
+            per_batch,
+            stop_margin: Duration::ZERO,
+        };
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let left = if deadline_ms < EPOCH_MS_FLOOR {
+        Duration::from_millis(deadline_ms)
+    } else {
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
+    let remaining = left.saturating_sub(DEADLINE_RESERVE.min(left / 5));
+    Deadline {
+        hard: Some(Instant::now() + remaining),
+        per_batch,
+        stop_margin: STOP_MARGIN.min(left / 10),
+    }
+}
+
+/// Runs the Lambda runtime loop. Configuration errors fail the init phase with a message
+/// naming the variable.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    crate::cli::init_logging();
+    let args = LambdaArgs::try_parse_from(["cursor-audit-forwarder"])
+        .map_err(|err| format!("invalid configuration: {err}"))?;
+    let forwarder = Arc::new(build_forwarder(&args).await?);
+    let per_batch = args.sink.deadline().per_batch;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let forwarder = forwarder.clone();
+        async move {
+            let deadline = invocation_deadline(event.context.deadline, per_batch);
+            tracing::info!(request_id = %event.context.request_id, deadline_ms = event.context.deadline,
+                remaining_ms = deadline.hard.map(|h| h.saturating_duration_since(Instant::now()).as_millis() as u64),
+                "invocation");
+            handle(&forwarder, event.payload, deadline)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_keep_a_reserve_even_for_short_invocations() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let long = invocation_deadline(now_ms + 300_000, Duration::from_secs(30));
+        let left = long.hard.unwrap().saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(290) && left <= Duration::from_secs(295),
+            "{left:?}"
+        );
+        assert_eq!(long.stop_margin, STOP_MARGIN);
+        let short = invocation_deadline(now_ms + 3_000, Duration::from_secs(30));
+        let left = short
+            .hard
+            .unwrap()
+            .saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_millis(2000) && left <= Duration::from_millis(2400),
+            "{left:?}"
+        );
+        assert!(!short.should_stop());
+        assert!(
+            invocation_deadline(0, Duration::from_secs(30))
+                .hard
+                .is_none()
+        );
+        let relative = invocation_deadline(600_000, Duration::from_secs(30));
+        let left = relative
+            .hard
+            .unwrap()
+            .saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(590), "{left:?}");
+        assert!(invocation_deadline(now_ms - 1_000, Duration::from_secs(30)).should_stop());
+    }
+
+    #[test]
+    fn classifies_shapes_and_names_unknown_ones() {
+        let sqs = serde_json::json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": "{}"}]});
+        assert!(matches!(classify(sqs).unwrap(), Invocation::Sqs(_)));
+        let schedule = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert!(matches!(classify(schedule).unwrap(), Invocation::Schedule));
+        let err = classify(serde_json::json!({"foo": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("foo"), "{err}");
+        let err = classify(serde_json::json!([1, 2])).unwrap_err().to_string();
+        assert!(err.contains("[1,2]"), "{err}");
+    }
+}

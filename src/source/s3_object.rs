@@ -1,0 +1,293 @@
+//! S3 objects as line sources: notification parsing (S3, SNS-wrapped, EventBridge), key
+//! decoding, suffix filtering and a streamed GetObject body that is never held in memory.
+
+use std::io::Read;
+
+use serde::Deserialize;
+
+use crate::aws::aws_error_message;
+
+/// One object a notification points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    /// The decoded key (notifications carry it URL-encoded).
+    pub key: String,
+    pub etag: Option<String>,
+    pub region: Option<String>,
+}
+
+/// What an S3 notification message holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// `s3:TestEvent`, sent when a notification is configured: acknowledged and ignored.
+    Test,
+    Objects(Vec<ObjectRef>),
+}
+
+/// Decodes an S3 notification key: `+` is a space and `%xx` a byte (UTF-8).
+pub fn decode_key(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let hex = raw
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// True when `key` ends with one of `suffixes` (case-insensitive).
+pub fn has_accepted_suffix(key: &str, suffixes: &[String]) -> bool {
+    let key = key.to_ascii_lowercase();
+    suffixes.is_empty()
+        || suffixes
+            .iter()
+            .any(|s| key.ends_with(&s.to_ascii_lowercase()))
+}
+
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct TestEvent {
+    #[serde(rename = "Event")]
+    event: String,
+}
+
+#[derive(Deserialize)]
+struct ObjectCreatedDetail {
+    bucket: NamedBucket,
+    object: DetailObject,
+}
+
+#[derive(Deserialize)]
+struct NamedBucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct DetailObject {
+    key: String,
+    #[serde(default)]
+    etag: Option<String>,
+}
+
+fn strip_quotes(etag: &str) -> String {
+    etag.trim_matches('"').to_owned()
+}
+
+/// The objects of an S3 event notification (`Records[].s3`).
+pub fn objects_of_s3_event(event: aws_lambda_events::event::s3::S3Event) -> Vec<ObjectRef> {
+    event
+        .records
+        .into_iter()
+        .filter(|r| {
+            r.event_name
+                .as_deref()
+                .is_none_or(|n| n.starts_with("ObjectCreated"))
+        })
+        .filter_map(|record| {
+            Some(ObjectRef {
+                bucket: record.s3.bucket.name?,
+                key: decode_key(&record.s3.object.key?),
+                etag: record.s3.object.e_tag.as_deref().map(strip_quotes),
+                region: record.aws_region,
+            })
+        })
+        .collect()
+}
+
+/// The object of an EventBridge "Object Created" event, if it is one.
+pub fn object_of_eventbridge(value: &serde_json::Value) -> Option<ObjectRef> {
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(value.clone()).ok()?;
+    if event.detail_type != "Object Created" {
+        return None;
+    }
+    let detail: ObjectCreatedDetail = serde_json::from_value(event.detail).ok()?;
+    Some(ObjectRef {
+        bucket: detail.bucket.name,
+        key: decode_key(&detail.object.key),
+        etag: detail.object.etag.as_deref().map(strip_quotes),
+        region: event.region,
+    })
+}
+
+/// Parses an SQS message body: an S3 notification, the same wrapped by SNS, an EventBridge
+/// "Object Created" event, or the `s3:TestEvent`.
+pub fn parse_notification(body: &str) -> Result<Notification, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|err| format!("message body is not JSON: {err}"))?;
+    if let Ok(envelope) = serde_json::from_value::<SnsEnvelope>(value.clone())
+        && envelope.kind == "Notification"
+    {
+        return parse_notification(&envelope.message);
+    }
+    if let Ok(test) = serde_json::from_value::<TestEvent>(value.clone())
+        && test.event == "s3:TestEvent"
+    {
+        return Ok(Notification::Test);
+    }
+    if value.get("Records").is_some() {
+        let event: aws_lambda_events::event::s3::S3Event = serde_json::from_value(value)
+            .map_err(|err| format!("not an S3 event notification: {err}"))?;
+        return Ok(Notification::Objects(objects_of_s3_event(event)));
+    }
+    if let Some(object) = object_of_eventbridge(&value) {
+        return Ok(Notification::Objects(vec![object]));
+    }
+    let keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    Err(format!("not an S3 notification (keys: {keys:?})"))
+}
+
+/// Failures fetching an object.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot get s3://{bucket}/{key}: {message}")]
+pub struct GetObjectError {
+    pub bucket: String,
+    pub key: String,
+    pub message: String,
+    pub not_found: bool,
+}
+
+/// An object's body as a blocking reader (for the reading thread) and its ETag.
+pub struct OpenedObject {
+    pub reader: Box<dyn Read + Send>,
+    pub etag: Option<String>,
+    pub size: Option<i64>,
+}
+
+/// Starts a streamed GetObject. Call from async context; read the body from a blocking thread.
+pub async fn open_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<OpenedObject, GetObjectError> {
+    let output = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|err| GetObjectError {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            not_found: err.as_service_error().is_some_and(|e| e.is_no_such_key()),
+            message: aws_error_message(&err),
+        })?;
+    let etag = output.e_tag().map(strip_quotes);
+    let size = output.content_length();
+    let body = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
+    Ok(OpenedObject {
+        reader: Box::new(body),
+        etag,
+        size,
+    })
+}
+
+/// Every object key under `prefix`, in key order (for `YYYY/MM/DD/` keys: oldest first).
+pub async fn list_keys(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            format!(
+                "cannot list s3://{bucket}/{prefix}: {}",
+                aws_error_message(&err)
+            )
+        })?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_url_decoded() {
+        assert_eq!(
+            decode_key("2026/11/25/audit+log+%C3%A9t%C3%A9.jsonl.gz"),
+            "2026/11/25/audit log été.jsonl.gz"
+        );
+        assert_eq!(decode_key("a%2Bb%20c"), "a+b c");
+        assert_eq!(decode_key("bad%zz"), "bad%zz");
+    }
+
+    #[test]
+    fn suffix_filter() {
+        let suffixes = vec![".jsonl.gz".to_owned(), ".ndjson".to_owned()];
+        assert!(has_accepted_suffix("2026/11/25/a.JSONL.GZ", &suffixes));
+        assert!(has_accepted_suffix("x.ndjson", &suffixes));
+        assert!(!has_accepted_suffix("readme.txt", &suffixes));
+    }
+
+    #[test]
+    fn notification_shapes() {
+        let s3 = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-1","eventTime":"2026-11-25T10:00:00.000Z","eventName":"ObjectCreated:Put","userIdentity":{"principalId":"x"},"requestParameters":{"sourceIPAddress":"1.2.3.4"},"responseElements":{},"s3":{"s3SchemaVersion":"1.0","configurationId":"c","bucket":{"name":"audit","arn":"arn:aws:s3:::audit"},"object":{"key":"2026/11/25/a+b.jsonl.gz","size":10,"eTag":"abc","sequencer":"1"}}}]}"#;
+        let expected = Notification::Objects(vec![ObjectRef {
+            bucket: "audit".into(),
+            key: "2026/11/25/a b.jsonl.gz".into(),
+            etag: Some("abc".into()),
+            region: Some("eu-west-1".into()),
+        }]);
+        assert_eq!(parse_notification(s3).unwrap(), expected);
+        let sns = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": s3})
+            .to_string();
+        assert_eq!(parse_notification(&sns).unwrap(), expected);
+        let bridge = r#"{"version":"0","id":"e","detail-type":"Object Created","source":"aws.s3","account":"1","time":"2026-11-25T10:00:00Z","region":"eu-west-1","resources":[],"detail":{"version":"0","bucket":{"name":"audit"},"object":{"key":"2026/11/25/a+b.jsonl.gz","size":10,"etag":"abc"}}}"#;
+        assert_eq!(parse_notification(bridge).unwrap(), expected);
+        let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00Z","Bucket":"audit"}"#;
+        assert_eq!(parse_notification(test).unwrap(), Notification::Test);
+        let err = parse_notification(r#"{"hello":"world"}"#).unwrap_err();
+        assert!(err.contains("hello"), "{err}");
+        assert!(parse_notification("not json").is_err());
+    }
+}
