@@ -126,19 +126,14 @@ impl EsSink {
 
     async fn post_bulk(&self, body: Vec<u8>) -> Result<BulkResponse, EsError> {
         let path = self.bulk_path();
-        let url = format!("{}/{}", self.connection.base_url, path);
-        let response = self
+        let url = self.connection.url_for(&path);
+        let request = self
             .connection
             .request(reqwest::Method::POST, &path)
             .header(CONTENT_TYPE, "application/x-ndjson")
             .header(CONTENT_ENCODING, "gzip")
-            .body(body)
-            .send()
-            .await
-            .map_err(|source| EsError::Transport {
-                url: url.clone(),
-                source,
-            })?;
+            .body(body);
+        let response = self.connection.send(&path, request).await?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

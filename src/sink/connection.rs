@@ -186,14 +186,32 @@ impl EsConnection {
         })
     }
 
+    /// The full URL of `path` (relative to the cluster URL).
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}/{}", self.base_url, path.trim_start_matches('/'))
+    }
+
     /// A request to `path` (relative to the cluster URL) with authentication.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let url = format!("{}/{}", self.base_url, path.trim_start_matches('/'));
-        let mut request = self.http.request(method, url);
+        let mut request = self.http.request(method, self.url_for(path));
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth.clone());
         }
         request
+    }
+}
+
+impl EsConnection {
+    /// Sends a request to `path`; a transport failure names the URL.
+    pub async fn send(
+        &self,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, EsError> {
+        request.send().await.map_err(|source| EsError::Transport {
+            url: self.url_for(path),
+            source,
+        })
     }
 }
 

@@ -185,13 +185,8 @@ pub fn mappings(engine: Engine) -> Value {
 pub async fn detect_engine(connection: &EsConnection) -> Result<(Engine, String), EsError> {
     let url = connection.base_url.clone();
     let response = connection
-        .request(reqwest::Method::GET, "/")
-        .send()
-        .await
-        .map_err(|source| EsError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        .send("/", connection.request(reqwest::Method::GET, "/"))
+        .await?;
     let status = response.status().as_u16();
     let body: Value = response.json().await.map_err(|err| EsError::BadResponse {
         url: url.clone(),
@@ -218,16 +213,13 @@ pub async fn detect_engine(connection: &EsConnection) -> Result<(Engine, String)
 }
 
 async fn put(connection: &EsConnection, path: &str, body: &Value) -> Result<(), EsError> {
-    let url = format!("{}/{path}", connection.base_url);
+    let url = connection.url_for(path);
     let response = connection
-        .request(reqwest::Method::PUT, path)
-        .json(body)
-        .send()
-        .await
-        .map_err(|source| EsError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        .send(
+            path,
+            connection.request(reqwest::Method::PUT, path).json(body),
+        )
+        .await?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         return Ok(());
@@ -247,13 +239,11 @@ pub async fn setup(connection: &EsConnection) -> Result<SetupResult, EsError> {
     let (engine, version) = detect_engine(connection).await?;
     let probe_path = format!("_index_template/{INTEGRATION_TEMPLATE}");
     let probe = connection
-        .request(reqwest::Method::GET, &probe_path)
-        .send()
-        .await
-        .map_err(|source| EsError::Transport {
-            url: probe_path.clone(),
-            source,
-        })?;
+        .send(
+            &probe_path,
+            connection.request(reqwest::Method::GET, &probe_path),
+        )
+        .await?;
     if probe.status().as_u16() == 200 {
         return Ok(SetupResult::IntegrationTemplatePresent);
     }

@@ -133,10 +133,10 @@ impl Engine {
     }
 }
 
-/// An S3 client against moto.
-pub async fn s3() -> aws_sdk_s3::Client {
+/// The AWS SDK configuration for moto.
+pub async fn moto_config() -> aws_config::SdkConfig {
     let vars = env();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&vars["AWS_ENDPOINT_URL"])
         .region(aws_config::Region::new(vars["AWS_REGION"].clone()))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
@@ -147,7 +147,12 @@ pub async fn s3() -> aws_sdk_s3::Client {
             "tests",
         ))
         .load()
-        .await;
+        .await
+}
+
+/// An S3 client against moto.
+pub async fn s3() -> aws_sdk_s3::Client {
+    let config = moto_config().await;
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
@@ -187,19 +192,7 @@ pub async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec
 
 /// A Secrets Manager client against moto.
 pub async fn secrets() -> aws_sdk_secretsmanager::Client {
-    let vars = env();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&vars["AWS_ENDPOINT_URL"])
-        .region(aws_config::Region::new(vars["AWS_REGION"].clone()))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            &vars["AWS_ACCESS_KEY_ID"],
-            &vars["AWS_SECRET_ACCESS_KEY"],
-            None,
-            None,
-            "tests",
-        ))
-        .load()
-        .await;
+    let config = moto_config().await;
     aws_sdk_secretsmanager::Client::new(&config)
 }
 
