@@ -4,31 +4,14 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
 fn normalize(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
-        .arg("normalize")
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        // The command may exit before reading (bad flags): ignore a broken pipe.
-        let _ = stdin.write_all(&input);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
+    let mut all = vec!["normalize"];
+    all.extend_from_slice(args);
+    support::run_with_stdin(&all, env, input)
 }
 
 fn documents(output: &Output) -> Vec<Value> {

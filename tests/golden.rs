@@ -4,9 +4,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use cursor_audit_forwarder::normalize::{GeoIp, NormalizeOptions, Normalizer};
 use serde_json::Value;
 use support::{geoip_test_dbs, golden_cases, json_diff};
@@ -67,21 +64,18 @@ fn normalize_command_output_equals_every_golden_document() {
         }
         expected.extend(case.expected.iter().cloned());
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
-        .args(["normalize", "--preserve-original", "--geoip-city"])
-        .arg(&city)
-        .arg("--geoip-asn")
-        .arg(&asn)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let output = support::run_with_stdin(
+        &[
+            "normalize",
+            "--preserve-original",
+            "--geoip-city",
+            city.to_str().unwrap(),
+            "--geoip-asn",
+            asn.to_str().unwrap(),
+        ],
+        &[],
+        &input,
+    );
     assert!(
         output.status.success(),
         "{}",

@@ -151,3 +151,27 @@ pub fn run_cli(args: &[&str], env: &[(String, String)]) -> CliRun {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Runs the binary with `args`, exactly these environment variables and `input` on stdin.
+pub fn run_with_stdin(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The command may exit before reading (bad flags): ignore a broken pipe.
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for the binary");
+    writer.join().expect("stdin writer");
+    output
+}
