@@ -26,8 +26,12 @@ fn generated(count: usize, seed: u64) -> Vec<String> {
     (0..count).map(|_| generator.next_line()).collect()
 }
 
-fn ship(path: &std::path::Path, env: &[(String, String)]) -> CliRun {
-    run_cli(&["ship", path.to_str().unwrap()], env)
+/// `ship FILE` in a child process (on a blocking thread, so the async test can go on).
+async fn ship(path: &std::path::Path, env: &[(String, String)]) -> CliRun {
+    let (path, env) = (path.to_owned(), env.to_vec());
+    tokio::task::spawn_blocking(move || run_cli(&["ship", path.to_str().unwrap()], &env))
+        .await
+        .unwrap()
 }
 
 fn setup(env: &[(String, String)]) {
@@ -79,12 +83,7 @@ async fn setup_then_every_event_is_indexed_exactly_once() {
     let lines = generated(600, 11);
     let dir = scratch_dir("once");
     let path = write_events(&dir, "events.jsonl.gz", &lines, true);
-    let run = tokio::task::spawn_blocking({
-        let (path, env) = (path.clone(), env.clone());
-        move || ship(&path, &env)
-    })
-    .await
-    .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("read"), 600);
     assert_eq!(run.summary("indexed"), 600);
@@ -123,9 +122,7 @@ async fn setup_then_every_event_is_indexed_exactly_once() {
     }
 
     // Shipping the same file again adds nothing and reports duplicates.
-    let again = tokio::task::spawn_blocking(move || ship(&path, &env))
-        .await
-        .unwrap();
+    let again = ship(&path, &env).await;
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert_eq!(again.summary("duplicates"), 600);
     assert_eq!(again.summary("indexed"), 0);
@@ -152,12 +149,7 @@ async fn a_mapping_conflict_is_dead_lettered_and_the_rest_indexed() {
     lines.insert(7, bad.to_owned());
     let dir = scratch_dir("deadletter");
     let path = write_events(&dir, "with-conflict.jsonl", &lines, false);
-    let run = tokio::task::spawn_blocking({
-        let (path, env) = (path.clone(), env.clone());
-        move || ship(&path, &env)
-    })
-    .await
-    .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("indexed"), 20);
     assert_eq!(run.summary("dead_lettered"), 1);
@@ -186,9 +178,7 @@ async fn a_mapping_conflict_is_dead_lettered_and_the_rest_indexed() {
         &[bad.replace("bad-1", "bad-2")],
         false,
     );
-    let run = tokio::task::spawn_blocking(move || ship(&single, &env))
-        .await
-        .unwrap();
+    let run = ship(&single, &env).await;
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary("failed"), 1);
     assert_eq!(run.summary("dead_lettered"), 0);
@@ -214,9 +204,7 @@ async fn throttling_and_outages_are_retried_to_success_with_auth_and_gzip() {
     ]);
     let dir = scratch_dir("retries");
     let path = write_events(&dir, "events.jsonl", &generated(50, 5), false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
-        .await
-        .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("indexed"), 50);
     assert_eq!(engine.count(&stream).await, 50);
@@ -265,9 +253,7 @@ async fn throttling_and_outages_are_retried_to_success_with_auth_and_gzip() {
         ("DATA_STREAM_NAMESPACE", &namespace),
     ]);
     let path = write_events(&dir, "more.jsonl", &generated(10, 6), false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
-        .await
-        .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let last = proxy
         .requests()
@@ -299,9 +285,7 @@ async fn a_permanent_error_fails_at_once_without_retrying() {
     ]);
     let dir = scratch_dir("unauthorized");
     let path = write_events(&dir, "events.jsonl", &generated(5, 8), false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
-        .await
-        .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary("failed"), 5);
     assert_eq!(run.summary("indexed"), 0);
@@ -329,9 +313,7 @@ async fn an_unreachable_engine_is_a_failure_with_nothing_acknowledged() {
     let dir = scratch_dir("unreachable");
     let path = write_events(&dir, "events.jsonl", &generated(30, 9), false);
     let started = std::time::Instant::now();
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
-        .await
-        .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary("read"), 30);
     assert_eq!(run.summary("indexed"), 0);
@@ -396,9 +378,7 @@ async fn credentials_from_secrets_manager_and_bounded_batches() {
     let lines = generated(50, 12);
     let largest_line = lines.iter().map(String::len).max().unwrap();
     let path = write_events(&dir, "events.jsonl", &lines, false);
-    let run = tokio::task::spawn_blocking(move || ship(&path, &env))
-        .await
-        .unwrap();
+    let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("indexed"), 50);
     assert!(
