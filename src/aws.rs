@@ -8,6 +8,14 @@ pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The configured region (`us-east-1` when none is set), for provenance fields.
+pub fn region_name(config: &SdkConfig) -> String {
+    config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
 /// An S3 client; path-style addressing when a custom endpoint is set (emulators want it).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let mut builder = aws_sdk_s3::config::Builder::from(config);

@@ -117,6 +117,19 @@ impl SinkArgs {
         }
     }
 
+    /// Normalizer, shipping fields and limits: what turns lines into batches.
+    pub fn shipper(
+        &self,
+        normalizer: &NormalizerArgs,
+    ) -> Result<Shipper, crate::normalize::GeoIpOpenError> {
+        Ok(Shipper {
+            normalizer: Arc::new(normalizer.build()?),
+            fields: Arc::new(self.ship_fields()),
+            limits: self.limits(),
+            max_line_bytes: normalizer.max_line_bytes,
+        })
+    }
+
     /// Batch limits.
     pub fn limits(&self) -> BatchLimits {
         BatchLimits {
@@ -275,18 +288,12 @@ fn open_file(path: &str) -> std::io::Result<Box<dyn std::io::BufRead + Send>> {
 
 pub(super) async fn run(args: &ShipArgs) -> ExitCode {
     let started = std::time::Instant::now();
-    let normalizer = match args.normalizer.build() {
-        Ok(normalizer) => Arc::new(normalizer),
+    let shipper = match args.sink.shipper(&args.normalizer) {
+        Ok(shipper) => shipper,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
         }
-    };
-    let shipper = Shipper {
-        normalizer,
-        fields: Arc::new(args.sink.ship_fields()),
-        limits: args.sink.limits(),
-        max_line_bytes: args.normalizer.max_line_bytes,
     };
     let mut counts = Counts::default();
     let mut all_ok = true;
@@ -502,10 +509,7 @@ async fn ship_s3(
         s3,
         progress: args.progress_store(&aws),
         suffixes: args.suffixes(),
-        region: aws
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into()),
+        region: crate::aws::region_name(&aws),
     };
     let mut counts = Counts::default();
     let mut all_ok = true;
@@ -544,10 +548,7 @@ async fn print_s3(
 ) -> Result<u64, String> {
     let aws = crate::aws::load_config().await;
     let s3 = crate::aws::s3_client(&aws);
-    let region = aws
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".into());
+    let region = crate::aws::region_name(&aws);
     let mut total = 0;
     for key in s3_keys(&s3, args, bucket, key).await? {
         let opened = crate::source::s3_object::open_object(&s3, bucket, &key)

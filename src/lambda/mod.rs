@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::cli::{NormalizerArgs, S3Args, SinkArgs};
 use crate::forward::S3Forwarder;
-use crate::pipeline::{Deadline, Shipper};
+use crate::pipeline::Deadline;
 use crate::source::s3_object::{
     Notification, ObjectRef, object_of_eventbridge, objects_of_s3_event, parse_notification,
 };
@@ -196,7 +196,10 @@ pub async fn handle_sqs(
 
 /// Builds the forwarder from the environment (once per process).
 pub async fn build_forwarder(args: &LambdaArgs) -> Result<S3Forwarder, String> {
-    let normalizer = args.normalizer.build().map_err(|err| err.to_string())?;
+    let shipper = args
+        .sink
+        .shipper(&args.normalizer)
+        .map_err(|err| err.to_string())?;
     let aws = crate::aws::load_config().await;
     let sink = args
         .sink
@@ -204,20 +207,12 @@ pub async fn build_forwarder(args: &LambdaArgs) -> Result<S3Forwarder, String> {
         .await
         .map_err(|err| err.to_string())?;
     Ok(S3Forwarder {
-        shipper: Shipper {
-            normalizer: Arc::new(normalizer),
-            fields: Arc::new(args.sink.ship_fields()),
-            limits: args.sink.limits(),
-            max_line_bytes: args.normalizer.max_line_bytes,
-        },
+        shipper,
         sink,
         s3: crate::aws::s3_client(&aws),
         progress: args.s3.progress_store(&aws),
         suffixes: args.s3.suffixes(),
-        region: aws
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into()),
+        region: crate::aws::region_name(&aws),
     })
 }
 
