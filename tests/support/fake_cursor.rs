@@ -1,0 +1,790 @@
+//! A fake Cursor Admin API (`GET /teams/audit-logs`) that follows
+//! `/work/shared/spec/cursor-admin-api.md`: HTTP Basic auth with the key as user name, a rolling
+//! rate limit answered with the documented 429 body, the 30-day range and retention rules,
+//! newest-first pages with inclusive edges, events recorded "late", and injected faults.
+//!
+//! Each request goes through these steps, in order:
+//! 1. it is recorded (1-based sequence number, arrival time);
+//! 2. the first queued fault that matches it is consumed: a status answers at once, a delay
+//!    waits (a client that disconnects meanwhile is recorded with status 499 and dropped);
+//! 3. the `Authorization` header must be `Basic base64("<key>:")` for the current key (401);
+//! 4. the rolling rate limit counts the non-429 answers of the last `per` (429, which do not
+//!    count themselves);
+//! 5. the query is validated (400);
+//! 6. the page of the selected events is answered.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The team id the fake reports in `params`.
+pub const TEAM_ID: u64 = 9990001;
+/// The path the fake serves.
+pub const AUDIT_LOGS_PATH: &str = "/teams/audit-logs";
+/// The status recorded for a request whose client went away during an injected delay.
+pub const CLIENT_CLOSED: u16 = 499;
+
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_RANGE_DAYS: i64 = 30;
+const RETENTION_DAYS: i64 = 30;
+const DEFAULT_RANGE_DAYS: i64 = 7;
+
+/// Which requests an injected fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultWhen {
+    /// Any request at all.
+    AnyRequest,
+    /// Requests for this page (`page` query parameter, 1 when absent).
+    Page(u32),
+}
+
+/// What an injected fault does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorFault {
+    /// Answer this status with the documented body for it, before authentication.
+    Status(u16),
+    /// Answer 429 with the documented body and this `Retry-After` value if any.
+    TooManyRequests { retry_after: Option<String> },
+    /// Wait this long, then handle the request normally.
+    Delay(Duration),
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// 1-based, in arrival order.
+    pub sequence: usize,
+    /// When the request head had fully arrived.
+    pub at: Instant,
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    /// Percent-decoded query values as sent.
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub event_types: Option<String>,
+    pub authorization: Option<String>,
+    /// The status answered (0 while the request is still in progress, 499 when the client
+    /// went away during an injected delay).
+    pub status: u16,
+    /// How many events the answer held (0 unless 200).
+    pub events_returned: usize,
+    /// The injected fault this request consumed, if any.
+    pub fault: Option<CursorFault>,
+}
+
+struct StoredEvent {
+    value: Value,
+    timestamp: DateTime<Utc>,
+    /// The first request sequence number that sees this event.
+    visible_from: usize,
+}
+
+struct QueuedFault {
+    when: FaultWhen,
+    fault: CursorFault,
+    remaining: usize,
+}
+
+struct State {
+    api_key: String,
+    rate_max: usize,
+    rate_per: Duration,
+    retry_after_on_limit: Option<u64>,
+    events: Vec<StoredEvent>,
+    faults: VecDeque<QueuedFault>,
+    requests: Vec<ApiRequest>,
+    /// When each non-429 answer was decided (the rate limiter's window).
+    counted: VecDeque<Instant>,
+}
+
+/// The running fake (it lives as long as the test process).
+#[derive(Clone)]
+pub struct FakeCursorApi {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeCursorApi {
+    /// Starts the fake on a free loopback port, accepting `api_key`.
+    pub fn start(api_key: &str) -> FakeCursorApi {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", std_listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State {
+            api_key: api_key.to_owned(),
+            rate_max: 20,
+            rate_per: Duration::from_secs(60),
+            retry_after_on_limit: None,
+            events: Vec::new(),
+            faults: VecDeque::new(),
+            requests: Vec::new(),
+            counted: VecDeque::new(),
+        }));
+        let api = FakeCursorApi {
+            url,
+            state: state.clone(),
+        };
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    let stream = match listener.accept().await {
+                        Ok((stream, _)) => stream,
+                        Err(_) => {
+                            // E.g. out of file descriptors: do not spin.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        let _ = handle(stream, &state).await;
+                    });
+                }
+            });
+        });
+        api
+    }
+
+    /// Replaces the accepted key (rotation): the old one is refused from now on.
+    pub fn set_api_key(&self, key: &str) {
+        self.lock().api_key = key.to_owned();
+    }
+
+    /// At most `max_requests` non-429 answers in any rolling `per` (default 20 per 60 s).
+    pub fn set_rate_limit(&self, max_requests: usize, per: Duration) {
+        let mut state = self.lock();
+        state.rate_max = max_requests;
+        state.rate_per = per;
+    }
+
+    /// The `Retry-After` seconds sent with rate-limit 429s (default: no header).
+    pub fn set_retry_after_on_limit(&self, seconds: Option<u64>) {
+        self.lock().retry_after_on_limit = seconds;
+    }
+
+    /// Adds events every later request can see. Each needs an RFC 3339 `timestamp`.
+    pub fn add_events(&self, events: impl IntoIterator<Item = Value>) {
+        self.add_late_events(events, 1);
+    }
+
+    /// Adds events that only requests with sequence number `visible_from_request` or later
+    /// see (1-based count of every request received), as if Cursor recorded them late.
+    pub fn add_late_events(
+        &self,
+        events: impl IntoIterator<Item = Value>,
+        visible_from_request: usize,
+    ) {
+        let stored: Vec<StoredEvent> = events
+            .into_iter()
+            .map(|value| {
+                let timestamp = value
+                    .get("timestamp")
+                    .and_then(Value::as_str)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .unwrap_or_else(|| {
+                        panic!("fake Cursor event without an RFC 3339 timestamp: {value}")
+                    })
+                    .with_timezone(&Utc);
+                StoredEvent {
+                    value,
+                    timestamp,
+                    visible_from: visible_from_request,
+                }
+            })
+            .collect();
+        self.lock().events.extend(stored);
+    }
+
+    /// Queues a fault for the next `times` matching requests. Faults are consumed in order of
+    /// injection: a request takes the first queued fault that matches it.
+    pub fn inject(&self, when: FaultWhen, fault: CursorFault, times: usize) {
+        if times > 0 {
+            self.lock().faults.push_back(QueuedFault {
+                when,
+                fault,
+                remaining: times,
+            });
+        }
+    }
+
+    /// Every request received, in arrival order.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// The largest number of request arrivals (whatever their status) within any half-open
+    /// interval `[t, t + window)`.
+    pub fn max_requests_in_window(&self, window: Duration) -> usize {
+        let arrivals: Vec<Instant> = self.lock().requests.iter().map(|r| r.at).collect();
+        let mut best = 0;
+        let mut first = 0;
+        for (last, at) in arrivals.iter().enumerate() {
+            while first <= last && at.duration_since(arrivals[first]) >= window {
+                first += 1;
+            }
+            best = best.max(last + 1 - first);
+        }
+        best
+    }
+
+    /// How many requests were answered 200.
+    pub fn served_count(&self) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.status == 200)
+            .count()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panicking test thread must not hide the server's state from the others.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A realistic Admin API event of `event_type` (the shape of Cursor's documented examples).
+pub fn api_event(event_id: &str, timestamp: DateTime<Utc>, event_type: &str) -> Value {
+    const IPS: [&str; 4] = ["198.51.100.22", "203.0.113.40", "192.0.2.15", "2001:db8::7"];
+    const USERS: [&str; 4] = [
+        "admin@example.com",
+        "alice@example.com",
+        "bob@example.com",
+        "security@example.com",
+    ];
+    let pick = event_id.bytes().map(usize::from).sum::<usize>();
+    let (mut ip, mut user) = (IPS[pick % IPS.len()], USERS[pick % USERS.len()]);
+    let event_data = match event_type {
+        "login" => json!({"login_type": "LOGIN_TYPE_WEB", "success": pick % 5 != 0}),
+        "logout" => json!({}),
+        "add_user" => json!({
+            "user_email": format!("newhire-{}@example.com", pick % 100),
+            "role": "MEMBER",
+            "source": "invite_email",
+            "team_id": "team_syn_001",
+            "invited_by_email": user,
+            "invited_by_user_id": "9001",
+            "invite_id": format!("inv_{pick:04x}"),
+        }),
+        "remove_user" => {
+            // Removals by SCIM or seat expiry are system-initiated.
+            (ip, user) = ("unknown", "unknown");
+            json!({"user_email": format!("leaver-{}@example.com", pick % 100)})
+        }
+        "team_settings" => json!({
+            "setting_name": "enforce_privacy_mode",
+            "old_value": "disabled",
+            "new_value": "enabled",
+        }),
+        "privacy_mode" => json!({
+            "old_privacy_mode": "PRIVACY_MODE_NO_STORAGE",
+            "new_privacy_mode": "PRIVACY_MODE_DEFAULT",
+            "scope": "team",
+        }),
+        "team_api_key" => json!({"action": "create", "key_id": format!("key_team_{pick:06x}")}),
+        "user_api_key" => json!({"action": "revoke", "key_id": format!("key_user_{pick:06x}")}),
+        "team_hook" => json!({
+            "action": "create",
+            "hook_id": format!("hook_{pick:04x}"),
+            "hook_step": "post_tool_call",
+            "script_name": "lint.sh",
+            "hook_type": "command",
+            "is_active": true,
+            "operating_systems": ["linux", "darwin"],
+        }),
+        "mcp_server_config" => json!({
+            "action": "create",
+            "scope": "user",
+            "server_name": "Elastic-docs",
+            "server_type": "HTTP",
+        }),
+        "create_directory_group" => json!({
+            "directory_group_id": "dir_group_eng_001",
+            "metadata": "{\"display_name\":\"Engineering\",\"priority\":1}",
+        }),
+        "add_user_to_directory_group" => json!({
+            "directory_group_id": "dir_group_eng_001",
+            "user_email": "contractor@example.com",
+        }),
+        _ => json!({}),
+    };
+    json!({
+        "event_id": event_id,
+        "timestamp": timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "ip_address": ip,
+        "user_email": user,
+        "event_type": event_type,
+        "event_data": event_data,
+    })
+}
+
+/// The request head, parsed.
+struct Head {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    authorization: Option<String>,
+}
+
+impl Head {
+    /// The first value of query parameter `name`.
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The page the request asks for (1 when absent, `None` when unparsable).
+    fn page_or_default(&self) -> Option<u32> {
+        match self.param("page") {
+            None => Some(1),
+            Some(p) => p.trim().parse().ok(),
+        }
+    }
+}
+
+/// An answer to write.
+struct Reply {
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+    events_returned: usize,
+}
+
+impl Reply {
+    fn error(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            retry_after: None,
+            body,
+            events_returned: 0,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Reply {
+        Reply::error(
+            400,
+            json!({"error": "Bad Request", "message": message.into()}),
+        )
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn too_many_requests_body() -> Value {
+    json!({"error": "Too Many Requests", "message": "Rate limit exceeded. Please try again later."})
+}
+
+/// The documented body for an injected status.
+fn fault_body(status: u16) -> Value {
+    match status {
+        400 => json!({"error": "Bad Request", "message": "Some users are not in the team"}),
+        401 => json!({"error": "Unauthorized", "message": "Invalid API key"}),
+        403 => json!({"error": "Forbidden", "message": "Enterprise access required"}),
+        429 => too_many_requests_body(),
+        500..=599 => json!({"error": "Internal Server Error"}),
+        other => json!({"error": reason(other)}),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; a malformed
+/// escape stays as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit() =>
+            {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_head(text: &str) -> Head {
+    let mut lines = text.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let target = request_line.next().unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let authorization = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim().to_owned());
+    Head {
+        method,
+        path: path.to_owned(),
+        query,
+        authorization,
+    }
+}
+
+/// Reads up to the end of the request head; `None` when the client went away first.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Result<String, ()>>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(&buffer, b"\r\n\r\n") {
+            return Ok(Some(Ok(
+                String::from_utf8_lossy(&buffer[..end]).into_owned()
+            )));
+        }
+        if buffer.len() > MAX_HEAD {
+            return Ok(Some(Err(())));
+        }
+    }
+}
+
+/// Sleeps `delay`; `false` when the client closed the connection meanwhile.
+async fn wait_unless_closed(stream: &mut TcpStream, delay: Duration) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    let mut scratch = [0u8; 1024];
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            read = stream.read(&mut scratch) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+async fn write_reply(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {
+    let body = reply.body.to_string();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reason(reply.status),
+        body.len()
+    );
+    if let Some(retry_after) = &reply.retry_after {
+        head.push_str(&format!("Retry-After: {retry_after}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records the final answer of request `sequence` and, unless 429, counts it for the rate limit.
+fn finish(state: &mut State, sequence: usize, reply: &Reply) {
+    let request = &mut state.requests[sequence - 1];
+    request.status = reply.status;
+    request.events_returned = reply.events_returned;
+    if reply.status != 429 {
+        state.counted.push_back(Instant::now());
+    }
+}
+
+async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    let head = match read_head(&mut stream).await? {
+        None => return Ok(()),
+        Some(Ok(head)) => parse_head(&head),
+        Some(Err(())) => {
+            let reply = Reply::error(431, json!({"error": reason(431)}));
+            return write_reply(&mut stream, &reply).await;
+        }
+    };
+    // 1. Record; 2. take the first matching fault (other paths and methods answer at once).
+    let recorded = {
+        let mut state = lock(state);
+        let sequence = state.requests.len() + 1;
+        let served_path = head.method == "GET" && head.path == AUDIT_LOGS_PATH;
+        let fault = if served_path {
+            take_fault(&mut state.faults, head.page_or_default())
+        } else {
+            None
+        };
+        state.requests.push(ApiRequest {
+            sequence,
+            at: Instant::now(),
+            page: head.param("page").and_then(|p| p.trim().parse().ok()),
+            page_size: head.param("pageSize").and_then(|p| p.trim().parse().ok()),
+            start_time: head.param("startTime").map(str::to_owned),
+            end_time: head.param("endTime").map(str::to_owned),
+            event_types: head.param("eventTypes").map(str::to_owned),
+            authorization: head.authorization.clone(),
+            status: 0,
+            events_returned: 0,
+            fault: fault.clone(),
+        });
+        if served_path {
+            Ok((sequence, fault))
+        } else {
+            let status = if head.path == AUDIT_LOGS_PATH {
+                405
+            } else {
+                404
+            };
+            let reply = Reply::error(status, json!({"error": reason(status)}));
+            finish(&mut state, sequence, &reply);
+            Err(reply)
+        }
+    };
+    let (sequence, fault) = match recorded {
+        Ok(recorded) => recorded,
+        Err(reply) => return write_reply(&mut stream, &reply).await,
+    };
+    let immediate = match &fault {
+        Some(CursorFault::Status(status)) => Some(Reply::error(*status, fault_body(*status))),
+        Some(CursorFault::TooManyRequests { retry_after }) => Some(Reply {
+            status: 429,
+            retry_after: retry_after.clone(),
+            body: too_many_requests_body(),
+            events_returned: 0,
+        }),
+        Some(CursorFault::Delay(delay)) => {
+            if !wait_unless_closed(&mut stream, *delay).await {
+                lock(state).requests[sequence - 1].status = CLIENT_CLOSED;
+                return Ok(());
+            }
+            None
+        }
+        None => None,
+    };
+    let reply = {
+        let mut state = lock(state);
+        let reply = match immediate {
+            Some(reply) => reply,
+            None => answer(&mut state, &head, sequence),
+        };
+        finish(&mut state, sequence, &reply);
+        reply
+    };
+    write_reply(&mut stream, &reply).await
+}
+
+fn take_fault(faults: &mut VecDeque<QueuedFault>, page: Option<u32>) -> Option<CursorFault> {
+    let index = faults.iter().position(|f| match f.when {
+        FaultWhen::AnyRequest => true,
+        FaultWhen::Page(n) => page == Some(n),
+    })?;
+    let queued = &mut faults[index];
+    queued.remaining -= 1;
+    let fault = queued.fault.clone();
+    if queued.remaining == 0 {
+        faults.remove(index);
+    }
+    Some(fault)
+}
+
+fn authorized(authorization: Option<&str>, key: &str) -> bool {
+    let Some((scheme, credentials)) = authorization.and_then(|a| a.split_once(' ')) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("basic")
+        && base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
+            .is_ok_and(|decoded| decoded == format!("{key}:").as_bytes())
+}
+
+/// RFC 3339, or epoch milliseconds as digits.
+fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, Reply> {
+    let value = value.trim();
+    let parsed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+    } else {
+        DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    parsed.ok_or_else(|| {
+        Reply::bad_request(format!(
+            "Invalid {name} '{value}': expected an ISO 8601 date-time or epoch milliseconds"
+        ))
+    })
+}
+
+/// Steps 3 to 6 for a request that got past its fault.
+fn answer(state: &mut State, head: &Head, sequence: usize) -> Reply {
+    // 3. Authentication.
+    if !authorized(head.authorization.as_deref(), &state.api_key) {
+        return Reply::error(
+            401,
+            json!({"error": "Unauthorized", "message": "Invalid API key"}),
+        );
+    }
+    // 4. Rolling rate limit over the non-429 answers.
+    let now = Instant::now();
+    while state
+        .counted
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= state.rate_per)
+    {
+        state.counted.pop_front();
+    }
+    if state.counted.len() >= state.rate_max {
+        return Reply {
+            status: 429,
+            retry_after: state.retry_after_on_limit.map(|s| s.to_string()),
+            body: too_many_requests_body(),
+            events_returned: 0,
+        };
+    }
+    // 5. Validation.
+    let page_size = match head.param("pageSize") {
+        None => 100,
+        Some(p) => match p.trim().parse::<usize>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => {
+                return Reply::bad_request(format!(
+                    "Invalid pageSize '{p}': must be an integer between 1 and 500"
+                ));
+            }
+        },
+    };
+    let page = match head.param("page") {
+        None => 1,
+        Some(p) => match p.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Reply::bad_request(format!(
+                    "Invalid page '{p}': must be an integer of at least 1"
+                ));
+            }
+        },
+    };
+    let wall_now = Utc::now();
+    let end = match head.param("endTime") {
+        None => wall_now,
+        Some(t) => match parse_time("endTime", t) {
+            Ok(t) => t,
+            Err(reply) => return reply,
+        },
+    };
+    let start = match head.param("startTime") {
+        None => end - TimeDelta::days(DEFAULT_RANGE_DAYS),
+        Some(t) => match parse_time("startTime", t) {
+            Ok(t) => t,
+            Err(reply) => return reply,
+        },
+    };
+    if end < start {
+        return Reply::bad_request("endTime must not be before startTime");
+    }
+    if end - start > TimeDelta::days(MAX_RANGE_DAYS) {
+        return Reply::bad_request("Date range cannot exceed 30 days");
+    }
+    if start < wall_now - TimeDelta::days(RETENTION_DAYS) {
+        return Reply::bad_request(
+            "startTime is more than 30 days ago: only the last 30 days of audit logs are available",
+        );
+    }
+    // 6. Selection and paging, newest first (the sort is stable: ties keep insertion order).
+    let types: Option<Vec<&str>> = head.param("eventTypes").map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    });
+    let mut selected: Vec<&StoredEvent> = state
+        .events
+        .iter()
+        .filter(|e| e.visible_from <= sequence)
+        .filter(|e| start <= e.timestamp && e.timestamp <= end)
+        .filter(|e| {
+            types.as_ref().is_none_or(|types| {
+                e.value
+                    .get("event_type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| types.contains(&t))
+            })
+        })
+        .collect();
+    selected.sort_by_key(|e| std::cmp::Reverse(e.timestamp));
+    let total = selected.len();
+    let total_pages = total.div_ceil(page_size);
+    let events: Vec<Value> = selected
+        .iter()
+        .skip((page - 1).saturating_mul(page_size))
+        .take(page_size)
+        .map(|e| e.value.clone())
+        .collect();
+    let events_returned = events.len();
+    Reply {
+        status: 200,
+        retry_after: None,
+        body: json!({
+            "events": events,
+            "pagination": {
+                "page": page,
+                "pageSize": page_size,
+                "totalCount": total,
+                "totalPages": total_pages,
+                "hasNextPage": page < total_pages,
+                "hasPreviousPage": page > 1,
+            },
+            "params": {
+                "teamId": TEAM_ID,
+                "startDate": start.timestamp_millis(),
+                "endDate": end.timestamp_millis(),
+            },
+        }),
+        events_returned,
+    }
+}
