@@ -11,6 +11,8 @@ pub mod forward;
 pub mod lambda;
 pub mod normalize;
 pub mod pipeline;
+pub mod poll;
+pub mod retry;
 pub mod sink;
 pub mod source;
 pub mod synthetic;

@@ -49,6 +49,8 @@ pub enum Provenance {
         region: String,
         etag: Option<String>,
     },
+    /// The Cursor Admin API: no provenance fields (Elastic's API input adds none either).
+    CursorApi,
 }
 
 impl Provenance {
@@ -57,6 +59,7 @@ impl Provenance {
         match self {
             Provenance::File { path } => path.clone(),
             Provenance::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Provenance::CursorApi => "Cursor Admin API".into(),
         }
     }
 
@@ -89,23 +92,29 @@ impl Provenance {
                     region: region.clone(),
                 });
             }
+            Provenance::CursorApi => {}
         }
     }
 
     /// A stable `_id` for a document without `event_id` (error documents), so that
-    /// shipping the same input again does not duplicate it.
-    fn fallback_id(&self, offset: u64) -> String {
-        let identity = match self {
-            Provenance::File { path } => format!("file:{path}#{offset}"),
+    /// shipping the same input again does not duplicate it: the position in a file or
+    /// object, or for API events (which have no stable position) the event's own bytes.
+    fn fallback_id(&self, offset: u64, raw: &[u8]) -> String {
+        let mut digest = Sha1::new();
+        match self {
+            Provenance::File { path } => digest.update(format!("file:{path}#{offset}")),
             Provenance::S3 {
                 bucket, key, etag, ..
-            } => format!(
+            } => digest.update(format!(
                 "s3:{bucket}/{key}@{}#{offset}",
                 etag.as_deref().unwrap_or("")
-            ),
-        };
-        let digest = Sha1::digest(identity.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(digest)
+            )),
+            Provenance::CursorApi => {
+                digest.update(b"cursor-api:");
+                digest.update(raw);
+            }
+        }
+        base64::engine::general_purpose::STANDARD.encode(digest.finalize())
     }
 }
 
@@ -300,8 +309,48 @@ impl Shipper {
         add_shipping_fields(&mut doc, &self.fields, provenance, line.offset);
         let id = normalized
             .id
-            .or_else(|| Some(provenance.fallback_id(line.offset)));
+            .or_else(|| Some(provenance.fallback_id(line.offset, line.bytes)));
         Some((id, doc))
+    }
+
+    /// Normalizes API events (raw JSON objects) into batches within the limits. `first`
+    /// numbers the first event (it stands in for a line number in dead-letter records).
+    /// Also returns the newest `@timestamp` among events that normalized without error.
+    pub fn batches_of_events(
+        &self,
+        events: &[Box<serde_json::value::RawValue>],
+        first: u64,
+    ) -> (Vec<BulkBatch>, Option<chrono::DateTime<chrono::Utc>>) {
+        let provenance = Provenance::CursorApi;
+        let mut batches = Vec::new();
+        let mut batch = BulkBatch::new();
+        let mut newest = None;
+        for (index, event) in events.iter().enumerate() {
+            let raw = event.get();
+            let Some(normalized) = self.normalizer.normalize_line(raw.as_bytes()) else {
+                continue;
+            };
+            if !normalized.has_error
+                && let Ok(time) =
+                    chrono::DateTime::parse_from_rfc3339(&normalized.document.timestamp)
+            {
+                let time = time.with_timezone(&chrono::Utc);
+                newest = Some(newest.map_or(time, |n: chrono::DateTime<chrono::Utc>| n.max(time)));
+            }
+            let mut doc = normalized.document;
+            add_shipping_fields(&mut doc, &self.fields, &provenance, 0);
+            let id = normalized
+                .id
+                .unwrap_or_else(|| provenance.fallback_id(0, raw.as_bytes()));
+            batch.push(Some(id), &doc, raw, first + index as u64);
+            if batch.is_full(&self.limits) {
+                batches.push(std::mem::take(&mut batch));
+            }
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        (batches, newest)
     }
 
     /// Writes the documents that would be indexed to `out` (dry run). Returns the count.

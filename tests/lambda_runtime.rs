@@ -1,6 +1,6 @@
 //! The release binary under cargo-lambda's local Lambda runtime (`cargo lambda watch`, from
-//! the PyPI wheel in target/venv), invoked with the `events/` payloads; documents checked in
-//! the engine.
+//! the PyPI wheel in target/venv), invoked with the `events/` payloads (S3 notifications and
+//! the poller's schedule, against the fake Admin API); documents checked in the engine.
 
 mod support;
 
@@ -9,6 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::fake_cursor::{FakeCursorApi, api_event};
 use support::services::{self, Engine};
 
 const SAMPLE_KEY: &str = "2026/11/25/cursor-audit-20261125T1200Z.jsonl.gz";
@@ -92,6 +93,25 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
     let setup = support::run_cli(&["setup"], &[("ES_URL".into(), engine.url.clone())]);
     assert_eq!(setup.code, Some(0), "{}", setup.stderr);
 
+    // The Admin API (fake) with a few events, its key in Secrets Manager as JSON.
+    let api = FakeCursorApi::start("key_lambda_0001");
+    let now = chrono::Utc::now();
+    let api_events: Vec<serde_json::Value> = (0..7)
+        .map(|i| {
+            api_event(
+                &format!("lambda-api-{i}"),
+                now - chrono::TimeDelta::minutes(5 * i + 1),
+                ["login", "add_user", "team_settings"][i as usize % 3],
+            )
+        })
+        .collect();
+    api.add_events(api_events.clone());
+    let key_secret = services::create_secret(
+        &format!("cursor-key-{namespace}"),
+        r#"{"api_key": "key_lambda_0001"}"#,
+    )
+    .await;
+
     let dir = support::scratch_dir("lambda");
     let env_file = dir.join("lambda.env");
     let mut env = services::aws_env();
@@ -99,6 +119,9 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
     env.push(("DATA_STREAM_NAMESPACE".into(), namespace.clone()));
     env.push(("CHECKPOINT_TABLE".into(), table));
     env.push(("RUST_LOG".into(), "info".into()));
+    env.push(("CURSOR_API_URL".into(), api.url.clone()));
+    env.push(("CURSOR_API_KEY_SECRET_ARN".into(), key_secret));
+    env.push(("CURSOR_INITIAL_LOOKBACK".into(), "2h".into()));
     std::fs::write(
         &env_file,
         env.iter()
@@ -160,4 +183,13 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
         .unwrap();
     assert_eq!(response, serde_json::json!({"objects": 1}));
     assert_eq!(engine.count(&stream).await, lines);
+
+    // The EventBridge schedule: one poll of the Admin API into the same data stream.
+    let response = tokio::task::spawn_blocking(move || invoke(port, "events/schedule.json"))
+        .await
+        .unwrap();
+    assert_eq!(response["outcome"], "caught_up", "{response}");
+    assert_eq!(response["indexed"], api_events.len(), "{response}");
+    assert_eq!(response["requests"], 1, "{response}");
+    assert_eq!(engine.count(&stream).await, lines + api_events.len() as u64);
 }

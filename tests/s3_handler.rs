@@ -7,8 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Parser;
-use cursor_audit_forwarder::forward::S3Forwarder;
-use cursor_audit_forwarder::lambda::{LambdaArgs, build_forwarder, handle};
+use cursor_audit_forwarder::lambda::{Handlers, LambdaArgs, handle};
 use cursor_audit_forwarder::pipeline::Deadline;
 use cursor_audit_forwarder::synthetic::EventGenerator;
 use serde_json::{Value, json};
@@ -45,7 +44,7 @@ impl Fixture {
         self.stream.trim_start_matches("logs-cursor.audit-")
     }
 
-    async fn forwarder(&self, es_url: &str, extra: &[&str]) -> S3Forwarder {
+    async fn forwarder(&self, es_url: &str, extra: &[&str]) -> Handlers {
         let mut argv = vec![
             "lambda",
             "--es-url",
@@ -57,7 +56,7 @@ impl Fixture {
         ];
         argv.extend_from_slice(extra);
         let args = LambdaArgs::try_parse_from(argv).unwrap();
-        build_forwarder(&args).await.unwrap()
+        Handlers::build(args).await.unwrap()
     }
 }
 

@@ -33,6 +33,9 @@ enum Command {
     Ship(ShipArgs),
     /// Install the index and component templates for logs-cursor.audit-* (idempotent).
     Setup(SetupArgs),
+    /// Poll the Cursor Admin API into Elasticsearch (the scheduled handler's code); the
+    /// checkpoint lives in DynamoDB when CHECKPOINT_TABLE is set, else in a local file.
+    Poll(PollArgs),
 }
 
 /// Options shared by every command that normalizes events.
@@ -142,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Normalize(args) => run_normalize(args),
         Command::Ship(args) => run_async(ship::run(args)),
         Command::Setup(args) => run_async(ship::setup(args)),
+        Command::Poll(args) => run_async(poll::run(args)),
     }
 }
 
@@ -171,5 +175,16 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub use ship::{S3Args, SetupArgs, ShipArgs, SinkArgs, summary_line};
+pub use poll::{CursorArgs, PollArgs, log_outcome, parse_duration, poll_summary_line};
+pub use ship::{CheckpointArgs, S3Args, SetupArgs, ShipArgs, SinkArgs, summary_line};
+mod poll;
 mod ship;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

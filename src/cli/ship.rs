@@ -200,9 +200,35 @@ pub struct S3Args {
     /// Objects with other names are skipped (and logged).
     #[arg(long, env = "S3_KEY_SUFFIXES", default_value = crate::forward::DEFAULT_SUFFIXES)]
     pub s3_key_suffixes: String,
+}
+
+/// Where durable progress lives (both paths).
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointArgs {
     /// DynamoDB table (partition key `pk`) for per-object progress and the poll checkpoint.
     #[arg(long, env = "CHECKPOINT_TABLE")]
     pub checkpoint_table: Option<String>,
+}
+
+impl CheckpointArgs {
+    /// The table, when one is set.
+    pub fn table(&self) -> Option<&str> {
+        self.checkpoint_table.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// Where per-object progress goes.
+    pub fn progress_store(
+        &self,
+        aws: &aws_config::SdkConfig,
+    ) -> crate::checkpoint::ObjectProgressStore {
+        match self.table() {
+            Some(table) => crate::checkpoint::ObjectProgressStore::DynamoDb {
+                client: aws_sdk_dynamodb::Client::new(aws),
+                table: table.to_owned(),
+            },
+            None => crate::checkpoint::ObjectProgressStore::Disabled,
+        }
+    }
 }
 
 impl S3Args {
@@ -214,20 +240,6 @@ impl S3Args {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()
-    }
-
-    /// Where per-object progress goes.
-    pub fn progress_store(
-        &self,
-        aws: &aws_config::SdkConfig,
-    ) -> crate::checkpoint::ObjectProgressStore {
-        match self.checkpoint_table.as_deref().filter(|t| !t.is_empty()) {
-            Some(table) => crate::checkpoint::ObjectProgressStore::DynamoDb {
-                client: aws_sdk_dynamodb::Client::new(aws),
-                table: table.to_owned(),
-            },
-            None => crate::checkpoint::ObjectProgressStore::Disabled,
-        }
     }
 }
 
@@ -247,6 +259,8 @@ pub struct ShipArgs {
     pub sink: SinkArgs,
     #[command(flatten)]
     pub s3: S3Args,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
 }
 
 /// The summary line of architecture.md.
@@ -367,6 +381,7 @@ pub(super) async fn run(args: &ShipArgs) -> ExitCode {
                 &shipper,
                 &sink,
                 &args.s3,
+                &args.checkpoint,
                 &bucket,
                 &key,
                 args.sink.deadline(),
@@ -496,6 +511,7 @@ async fn ship_s3(
     shipper: &Shipper,
     sink: &EsSink,
     args: &S3Args,
+    checkpoint: &CheckpointArgs,
     bucket: &str,
     key: &str,
     deadline: crate::pipeline::Deadline,
@@ -507,7 +523,7 @@ async fn ship_s3(
         shipper: shipper.clone(),
         sink: sink.clone(),
         s3,
-        progress: args.progress_store(&aws),
+        progress: checkpoint.progress_store(&aws),
         suffixes: args.suffixes(),
         region: crate::aws::region_name(&aws),
     };

@@ -11,9 +11,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::cli::{NormalizerArgs, S3Args, SinkArgs};
+use crate::checkpoint::poll::DynamoPollStore;
+use crate::cli::{CheckpointArgs, CursorArgs, NormalizerArgs, S3Args, SinkArgs};
 use crate::forward::S3Forwarder;
 use crate::pipeline::Deadline;
+use crate::poll::{PollOutcome, PollOutput, Poller};
 use crate::source::s3_object::{
     Notification, ObjectRef, object_of_eventbridge, objects_of_s3_event, parse_notification,
 };
@@ -34,6 +36,10 @@ pub struct LambdaArgs {
     pub sink: SinkArgs,
     #[command(flatten)]
     pub s3: S3Args,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
+    #[command(flatten)]
+    pub cursor: CursorArgs,
 }
 
 /// Errors a handler reports to the Lambda service (which then retries the invocation).
@@ -47,6 +53,95 @@ pub enum HandlerError {
         total: usize,
         first_error: String,
     },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("poll failed (the checkpoint stays at the last acknowledged page): {0}")]
+    PollFailed(String),
+}
+
+/// The handlers, built once per process: the S3 forwarder at start-up, the poller on the
+/// first scheduled event (its key and table are needed only there).
+#[derive(Debug)]
+pub struct Handlers {
+    pub forwarder: S3Forwarder,
+    args: LambdaArgs,
+    aws: aws_config::SdkConfig,
+    poller: tokio::sync::OnceCell<Poller<DynamoPollStore>>,
+}
+
+impl Handlers {
+    /// Builds the S3 forwarder from the configuration (once per process).
+    pub async fn build(args: LambdaArgs) -> Result<Handlers, String> {
+        let aws = crate::aws::load_config().await;
+        let forwarder = build_forwarder(&args, &aws).await?;
+        Ok(Handlers {
+            forwarder,
+            args,
+            aws,
+            poller: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The poller, built on first use; it shares the forwarder's sink and normalizer.
+    async fn poller(&self) -> Result<&Poller<DynamoPollStore>, HandlerError> {
+        self.poller
+            .get_or_try_init(|| async {
+                let table = self.args.checkpoint.table().ok_or_else(|| {
+                    HandlerError::Config(
+                        "the scheduled poller needs CHECKPOINT_TABLE (its checkpoint and lease live there)"
+                            .into(),
+                    )
+                })?;
+                let api = self
+                    .args
+                    .cursor
+                    .api_client(&self.aws)
+                    .map_err(HandlerError::Config)?;
+                Ok(Poller {
+                    api: Arc::new(api),
+                    store: Arc::new(DynamoPollStore {
+                        client: aws_sdk_dynamodb::Client::new(&self.aws),
+                        table: table.to_owned(),
+                        name: self.args.cursor.poller_name(&self.args.sink.namespace),
+                    }),
+                    shipper: self.forwarder.shipper.clone(),
+                    output: PollOutput::Index(Box::new(self.forwarder.sink.clone())),
+                    settings: self.args.cursor.poll_settings(),
+                })
+            })
+            .await
+    }
+
+    /// One scheduled poll.
+    async fn poll(&self, deadline: Deadline) -> Result<Value, HandlerError> {
+        let poller = self.poller().await?;
+        let report = poller.poll_once(deadline).await;
+        crate::cli::log_outcome(&report);
+        tracing::info!(summary = %crate::cli::poll_summary_line(&report), "poll summary");
+        let mut response = serde_json::json!({
+            "outcome": report.outcome.name(),
+            "read": report.counts.read,
+            "indexed": report.counts.indexed,
+            "duplicates": report.counts.duplicates,
+            "dead_lettered": report.counts.dead_lettered,
+            "requests": report.requests,
+            "pages": report.pages,
+            "windows": report.windows,
+            "collected_until": report.collected_until.map(crate::source::cursor_api::rfc3339),
+        });
+        match report.outcome {
+            PollOutcome::Failed { error, .. } => Err(HandlerError::PollFailed(error)),
+            PollOutcome::Stopped(reason) => {
+                response["reason"] = Value::String(reason);
+                Ok(response)
+            }
+            PollOutcome::LeaseHeld { owner, .. } => {
+                response["lease_holder"] = Value::String(owner);
+                Ok(response)
+            }
+            PollOutcome::CaughtUp => Ok(response),
+        }
+    }
 }
 
 /// What kind of event arrived.
@@ -101,10 +196,11 @@ pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
 
 /// Handles one invocation.
 pub async fn handle(
-    forwarder: &S3Forwarder,
+    handlers: &Handlers,
     event: Value,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
+    let forwarder = &handlers.forwarder;
     match classify(event)? {
         Invocation::Sqs(batch) => {
             let response = handle_sqs(forwarder, batch, deadline).await;
@@ -114,10 +210,7 @@ pub async fn handle(
             forward_all(forwarder, &objects_of_s3_event(event), deadline).await
         }
         Invocation::EventBridgeObject(object) => forward_all(forwarder, &[object], deadline).await,
-        Invocation::Schedule => Err(HandlerError::UnknownEvent(
-            "a scheduled event reached the S3 forwarder; the Admin API poller handles schedules"
-                .into(),
-        )),
+        Invocation::Schedule => handlers.poll(deadline).await,
     }
 }
 
@@ -194,25 +287,27 @@ pub async fn handle_sqs(
     response
 }
 
-/// Builds the forwarder from the environment (once per process).
-pub async fn build_forwarder(args: &LambdaArgs) -> Result<S3Forwarder, String> {
+/// Builds the S3 forwarder from the configuration.
+async fn build_forwarder(
+    args: &LambdaArgs,
+    aws: &aws_config::SdkConfig,
+) -> Result<S3Forwarder, String> {
     let shipper = args
         .sink
         .shipper(&args.normalizer)
         .map_err(|err| err.to_string())?;
-    let aws = crate::aws::load_config().await;
     let sink = args
         .sink
-        .sink(Some(&aws))
+        .sink(Some(aws))
         .await
         .map_err(|err| err.to_string())?;
     Ok(S3Forwarder {
         shipper,
         sink,
-        s3: crate::aws::s3_client(&aws),
-        progress: args.s3.progress_store(&aws),
+        s3: crate::aws::s3_client(aws),
+        progress: args.checkpoint.progress_store(aws),
         suffixes: args.s3.suffixes(),
-        region: crate::aws::region_name(&aws),
+        region: crate::aws::region_name(aws),
     })
 }
 
@@ -253,16 +348,16 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     crate::cli::init_logging();
     let args = LambdaArgs::try_parse_from(["cursor-audit-forwarder"])
         .map_err(|err| format!("invalid configuration: {err}"))?;
-    let forwarder = Arc::new(build_forwarder(&args).await?);
     let per_batch = args.sink.deadline().per_batch;
+    let handlers = Arc::new(Handlers::build(args).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let forwarder = forwarder.clone();
+        let handlers = handlers.clone();
         async move {
             let deadline = invocation_deadline(event.context.deadline, per_batch);
             tracing::info!(request_id = %event.context.request_id, deadline_ms = event.context.deadline,
                 remaining_ms = deadline.hard.map(|h| h.saturating_duration_since(Instant::now()).as_millis() as u64),
                 "invocation");
-            handle(&forwarder, event.payload, deadline)
+            handle(&handlers, event.payload, deadline)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }
@@ -309,6 +404,16 @@ mod tests {
             .saturating_duration_since(Instant::now());
         assert!(left > Duration::from_secs(590), "{left:?}");
         assert!(invocation_deadline(now_ms - 1_000, Duration::from_secs(30)).should_stop());
+    }
+
+    #[test]
+    fn the_configuration_is_consistent_and_has_defaults() {
+        use clap::CommandFactory;
+        LambdaArgs::command().debug_assert();
+        let args = LambdaArgs::try_parse_from(["lambda"]).unwrap();
+        assert_eq!(args.cursor.requests_per_minute, 18);
+        assert_eq!(args.cursor.overlap, chrono::TimeDelta::minutes(5));
+        assert_eq!(args.cursor.initial_lookback, chrono::TimeDelta::hours(24));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use tokio::time::Instant;
 
 use super::bulk::{BulkBatch, BulkItemError, BulkResponse};
@@ -135,12 +135,7 @@ impl EsSink {
             .body(body);
         let response = self.connection.send(&path, request).await?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::retry::retry_after(response.headers());
         let bytes = response
             .bytes()
             .await

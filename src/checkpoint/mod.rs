@@ -1,6 +1,9 @@
-//! Progress that must survive an invocation: how many lines of an S3 object are acknowledged
-//! (so that a redelivered notification resumes instead of starting over). Stored in the
-//! DynamoDB table `CHECKPOINT_TABLE` (partition key `pk`, string), one item per object version.
+//! Progress that must survive an invocation. For the S3 path: how many lines of an object
+//! are acknowledged (so that a redelivered notification resumes instead of starting over),
+//! one item per object version. For the API path ([`poll`]): the poll checkpoint and the
+//! lease. Stored in the DynamoDB table `CHECKPOINT_TABLE` (partition key `pk`, string).
+
+pub mod poll;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,13 +21,25 @@ pub struct ObjectProgress {
     pub complete: bool,
 }
 
-/// Failures reading or writing progress.
+/// Failures reading or writing progress, checkpoints and leases.
 #[derive(Debug, thiserror::Error)]
-#[error("checkpoint table {table}, item {pk}: {message}")]
-pub struct CheckpointError {
-    pub table: String,
-    pub pk: String,
-    pub message: String,
+pub enum CheckpointError {
+    #[error("checkpoint table {table}, item {pk}: {message}")]
+    DynamoDb {
+        table: String,
+        pk: String,
+        message: String,
+    },
+    #[error("checkpoint file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("the poll lease ({what}) was taken over by another poller; stopped without writing")]
+    LeaseLost { what: String },
+}
+
+impl crate::error::Retryable for CheckpointError {
+    fn is_retryable(&self) -> bool {
+        !matches!(self, CheckpointError::File { .. })
+    }
 }
 
 /// Per-object progress items expire after this long (the table's TTL attribute is `ttl`).
@@ -64,7 +79,7 @@ impl ObjectProgressStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| CheckpointError {
+            .map_err(|err| CheckpointError::DynamoDb {
                 table: table.clone(),
                 pk: pk.clone(),
                 message: aws_error_message(&err),
@@ -147,7 +162,7 @@ impl ObjectProgressStore {
             {
                 Ok(())
             }
-            Err(err) => Err(CheckpointError {
+            Err(err) => Err(CheckpointError::DynamoDb {
                 table: table.clone(),
                 pk,
                 message: aws_error_message(&err),
