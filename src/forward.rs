@@ -2,7 +2,7 @@
 //! the lines an earlier invocation acknowledged. Shared by the Lambda handler and `ship s3://`.
 
 use crate::checkpoint::{ObjectProgress, ObjectProgressStore};
-use crate::pipeline::{Deadline, Provenance, Shipper};
+use crate::pipeline::{Deadline, NewestTimestamp, Provenance, Shipper};
 use crate::sink::{Counts, EsSink};
 use crate::source::s3_object::{ObjectRef, has_accepted_suffix, open_object};
 
@@ -33,6 +33,8 @@ pub struct ObjectResult {
     pub already_complete: bool,
     pub lines_acknowledged: u64,
     pub error: Option<String>,
+    /// The newest `@timestamp` shipped (for the lag metric).
+    pub newest: NewestTimestamp,
 }
 
 impl S3Forwarder {
@@ -107,6 +109,7 @@ impl S3Forwarder {
             counts: report.counts,
             lines_acknowledged: report.acknowledged_through_line,
             error: report.error.clone(),
+            newest: report.newest.clone(),
             ..ObjectResult::default()
         };
         if new_progress != progress

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod error;
 pub mod forward;
 pub mod lambda;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod poll;

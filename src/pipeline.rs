@@ -174,6 +174,8 @@ pub struct SourceReport {
     pub complete: bool,
     /// Why not complete.
     pub error: Option<String>,
+    /// The newest `@timestamp` acknowledged.
+    pub newest: NewestTimestamp,
 }
 
 /// Opens a reader, detecting gzip by its magic bytes (multi-member gzip included). Gzip is
@@ -296,6 +298,38 @@ struct ReadBatch {
     batch: BulkBatch,
     /// The last line read so far (covers trailing blank lines).
     last_line: u64,
+    /// The newest `@timestamp` among the batch's documents without errors.
+    newest: NewestTimestamp,
+}
+
+/// The newest `@timestamp` seen, for the lag metric. The normalizer writes `@timestamp` as
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, so comparing the text compares the times.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct NewestTimestamp(Option<String>);
+
+impl NewestTimestamp {
+    /// Keeps `timestamp` if it is newer.
+    pub fn offer(&mut self, timestamp: &str) {
+        let canonical = timestamp.len() == 24 && timestamp.ends_with('Z');
+        if canonical && self.0.as_deref().is_none_or(|newest| timestamp > newest) {
+            self.0 = Some(timestamp.to_owned());
+        }
+    }
+
+    /// Keeps the newer of the two.
+    pub fn merge(&mut self, other: &NewestTimestamp) {
+        if let Some(timestamp) = &other.0 {
+            self.offer(timestamp);
+        }
+    }
+
+    /// The time, if any was seen.
+    pub fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let text = self.0.as_deref()?;
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 impl Shipper {
@@ -303,14 +337,14 @@ impl Shipper {
         &self,
         line: &crate::source::lines::Line<'_>,
         provenance: &Provenance,
-    ) -> Option<(Option<String>, EcsDocument)> {
+    ) -> Option<(Option<String>, EcsDocument, bool)> {
         let normalized = normalize_read_line(&self.normalizer, line, self.max_line_bytes)?;
         let mut doc = normalized.document;
         add_shipping_fields(&mut doc, &self.fields, provenance, line.offset);
         let id = normalized
             .id
             .or_else(|| Some(provenance.fallback_id(line.offset, line.bytes)));
-        Some((id, doc))
+        Some((id, doc, normalized.has_error))
     }
 
     /// Normalizes API events (raw JSON objects) into batches within the limits. `first`
@@ -320,22 +354,18 @@ impl Shipper {
         &self,
         events: &[Box<serde_json::value::RawValue>],
         first: u64,
-    ) -> (Vec<BulkBatch>, Option<chrono::DateTime<chrono::Utc>>) {
+    ) -> (Vec<BulkBatch>, NewestTimestamp) {
         let provenance = Provenance::CursorApi;
         let mut batches = Vec::new();
         let mut batch = BulkBatch::new();
-        let mut newest = None;
+        let mut newest = NewestTimestamp::default();
         for (index, event) in events.iter().enumerate() {
             let raw = event.get();
             let Some(normalized) = self.normalizer.normalize_line(raw.as_bytes()) else {
                 continue;
             };
-            if !normalized.has_error
-                && let Ok(time) =
-                    chrono::DateTime::parse_from_rfc3339(&normalized.document.timestamp)
-            {
-                let time = time.with_timezone(&chrono::Utc);
-                newest = Some(newest.map_or(time, |n: chrono::DateTime<chrono::Utc>| n.max(time)));
+            if !normalized.has_error {
+                newest.offer(&normalized.document.timestamp);
             }
             let mut doc = normalized.document;
             add_shipping_fields(&mut doc, &self.fields, &provenance, 0);
@@ -376,7 +406,7 @@ impl Shipper {
                     });
                 }
             };
-            if let Some((_, doc)) = self.document_for(&line, provenance) {
+            if let Some((_, doc, _)) = self.document_for(&line, provenance) {
                 count += 1;
                 buffer.clear();
                 let written = serde_json::to_writer(&mut buffer, &doc)
@@ -421,7 +451,12 @@ impl Shipper {
             acknowledged_through_line: skip_lines,
             ..SourceReport::default()
         };
-        while let Some(ReadBatch { batch, last_line }) = receiver.recv().await {
+        while let Some(ReadBatch {
+            batch,
+            last_line,
+            newest,
+        }) = receiver.recv().await
+        {
             report.counts.read += batch.len() as u64;
             if deadline.should_stop() {
                 report.error = Some(format!(
@@ -439,6 +474,7 @@ impl Shipper {
                 }
             }
             report.acknowledged_through_line = last_line;
+            report.newest.merge(&newest);
             let _ = recycle.send(batch);
         }
         // Stops the reading thread if we gave up early (its next send fails).
@@ -487,6 +523,7 @@ impl Shipper {
         })?;
         let mut lines = LineReader::new(reader, self.max_line_bytes);
         let mut batch = BulkBatch::new();
+        let mut newest = NewestTimestamp::default();
         let mut last_line = 0;
         loop {
             let line = match lines.next_line() {
@@ -494,7 +531,11 @@ impl Shipper {
                 Ok(None) => break,
                 Err(error) => {
                     // Ship what was read before the damage, then report it.
-                    let _ = sender.blocking_send(ReadBatch { batch, last_line });
+                    let _ = sender.blocking_send(ReadBatch {
+                        batch,
+                        last_line,
+                        newest,
+                    });
                     return Err(SourceError::Read {
                         source_name: provenance.name(),
                         line: last_line + 1,
@@ -506,7 +547,10 @@ impl Shipper {
             if line.number <= skip_lines {
                 continue;
             }
-            if let Some((id, doc)) = self.document_for(&line, provenance) {
+            if let Some((id, doc, has_error)) = self.document_for(&line, provenance) {
+                if !has_error {
+                    newest.offer(&doc.timestamp);
+                }
                 let original = String::from_utf8_lossy(line.bytes);
                 batch.push(id, &doc, &original, line.number);
             }
@@ -516,6 +560,7 @@ impl Shipper {
                     .blocking_send(ReadBatch {
                         batch: full,
                         last_line,
+                        newest: std::mem::take(&mut newest),
                     })
                     .is_err()
                 {
@@ -523,7 +568,11 @@ impl Shipper {
                 }
             }
         }
-        let _ = sender.blocking_send(ReadBatch { batch, last_line });
+        let _ = sender.blocking_send(ReadBatch {
+            batch,
+            last_line,
+            newest,
+        });
         Ok(last_line)
     }
 }

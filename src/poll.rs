@@ -26,7 +26,7 @@ use crate::checkpoint::poll::{Lease, LeaseAttempt, PollCheckpoint, PollStore, Wi
 use crate::error::Retryable;
 use crate::pipeline::{Deadline, Shipper};
 use crate::sink::{BulkBatch, Counts, EsSink};
-use crate::source::cursor_api::{CursorApiClient, RETENTION, Window, rfc3339};
+use crate::source::cursor_api::{CursorApiClient, CursorApiError, RETENTION, Window, rfc3339};
 
 /// New windows start at least this far inside the API's 30 days.
 pub const CLAMP_MARGIN: TimeDelta = TimeDelta::hours(1);
@@ -171,6 +171,8 @@ pub struct PollReport {
     pub requests: u64,
     /// 429 answers received.
     pub throttled: u64,
+    /// Requests repeated (429, 5xx, transport errors, a refused key).
+    pub api_retries: u64,
     /// Pages acknowledged.
     pub pages: u64,
     /// Windows completed.
@@ -296,10 +298,12 @@ impl<S: PollStore> Poller<S> {
         let started = Instant::now();
         let requests_before = self.api.stats.requests.load(Ordering::Relaxed);
         let throttled_before = self.api.stats.throttled.load(Ordering::Relaxed);
+        let retries_before = self.api.stats.retries.load(Ordering::Relaxed);
         let mut report = PollReport {
             counts: Counts::default(),
             requests: 0,
             throttled: 0,
+            api_retries: 0,
             pages: 0,
             windows: 0,
             collected_until: None,
@@ -366,6 +370,7 @@ impl<S: PollStore> Poller<S> {
         };
         report.requests = self.api.stats.requests.load(Ordering::Relaxed) - requests_before;
         report.throttled = self.api.stats.throttled.load(Ordering::Relaxed) - throttled_before;
+        report.api_retries = self.api.stats.retries.load(Ordering::Relaxed) - retries_before;
         report.seconds = started.elapsed().as_secs_f64();
         report
     }
@@ -443,19 +448,27 @@ impl<S: PollStore> Poller<S> {
             if keeper.is_some_and(LeaseKeeper::is_lost) {
                 return Err(failed("the lease was taken over by another poller", true));
             }
-            let page = self
+            let budget_end = Instant::now() + self.settings.api_retry_budget;
+            let invocation_bound = deadline.hard.is_some_and(|hard| hard <= budget_end);
+            let page = match self
                 .api
                 .fetch_page(
                     &progress.window,
                     progress.next_page,
-                    Deadline {
-                        per_batch: self.settings.api_retry_budget,
-                        ..deadline
-                    }
-                    .for_batch(),
+                    deadline
+                        .hard
+                        .map_or(budget_end, |hard| hard.min(budget_end)),
                 )
                 .await
-                .map_err(|err| failed(&err, err.is_retryable()))?;
+            {
+                Ok(page) => page,
+                // Out of invocation time (pacing or an API still failing): a clean stop, the
+                // next scheduled run continues; the lag metric shows if this persists.
+                Err(err @ CursorApiError::DeadlineReached { .. }) if invocation_bound => {
+                    return Err(Interrupted::Stopped(err.to_string()));
+                }
+                Err(err) => return Err(failed(&err, err.is_retryable())),
+            };
             let count = page.events.len() as u64;
             let (batches, newest) = self
                 .shipper
@@ -464,7 +477,7 @@ impl<S: PollStore> Poller<S> {
                 self.deliver(batch, deadline, report).await?;
             }
             report.pages += 1;
-            if let Some(newest) = newest {
+            if let Some(newest) = newest.time() {
                 let merged = checkpoint.newest_event.map_or(newest, |n| n.max(newest));
                 checkpoint.newest_event = Some(merged);
                 report.newest_event = Some(merged);

@@ -192,4 +192,44 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
     assert_eq!(response["indexed"], api_events.len(), "{response}");
     assert_eq!(response["requests"], 1, "{response}");
     assert_eq!(engine.count(&stream).await, lines + api_events.len() as u64);
+
+    // Each invocation wrote one summary log line and one EMF record (parsed from the
+    // function's output as CloudWatch Logs would receive it).
+    let output = std::fs::read_to_string(dir.join("watch.log")).unwrap();
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 3, "{output}");
+    for record in &records {
+        let declared = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], "CursorAuditForwarder");
+        assert_eq!(
+            declared["Dimensions"],
+            serde_json::json!([["FunctionName"]])
+        );
+        assert!(record["FunctionName"].is_string());
+        for metric in declared["Metrics"].as_array().unwrap() {
+            assert!(
+                record[metric["Name"].as_str().unwrap()].is_number(),
+                "{record}"
+            );
+        }
+    }
+    assert_eq!(records[0]["Handler"], "s3");
+    assert_eq!(records[0]["EventsRead"], lines);
+    assert_eq!(records[0]["EventsIndexed"], lines);
+    assert!(records[0]["LagSeconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(records[1]["EventsIndexed"], 0);
+    assert_eq!(records[2]["Handler"], "poller");
+    assert_eq!(records[2]["EventsIndexed"], api_events.len());
+    assert_eq!(records[2]["ApiRequests"], 1);
+    let lag = records[2]["LagSeconds"].as_f64().unwrap();
+    assert!((50.0..600.0).contains(&lag), "lag {lag}");
+    let summaries = output
+        .lines()
+        .filter(|l| l.contains("\"message\":\"summary: read="))
+        .count();
+    assert_eq!(summaries, 3, "one summary line per invocation");
 }

@@ -742,3 +742,65 @@ async fn without_a_cluster_it_prints_and_a_local_file_holds_the_checkpoint() {
     assert_eq!(run.summary("indexed"), 0);
     assert_eq!(f.engine.count(&f.stream()).await, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_the_deadline() {
+    use clap::Parser as _;
+    use cursor_audit_forwarder::lambda::{Handlers, LambdaArgs, handle};
+    use cursor_audit_forwarder::pipeline::Deadline;
+    let f = Fixture::new("deadline").await;
+    f.api.add_events(events_between(
+        "d",
+        25,
+        TimeDelta::minutes(30),
+        TimeDelta::minutes(2),
+    ));
+    let args = LambdaArgs::try_parse_from([
+        "lambda",
+        "--es-url",
+        &f.engine.url,
+        "--namespace",
+        &f.namespace,
+        "--checkpoint-table",
+        &f.table,
+        "--cursor-api-url",
+        &f.api.url,
+        "--cursor-api-key",
+        API_KEY,
+        // One request every 10 s: the second page's turn comes after the deadline.
+        "--requests-per-minute",
+        "6",
+        "--page-size",
+        "10",
+        "--initial-lookback",
+        "1h",
+    ])
+    .unwrap();
+    let handlers = Handlers::build(args).await.unwrap();
+    let schedule: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(support::repo_root().join("events/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let deadline = Deadline {
+        hard: Some(tokio::time::Instant::now() + Duration::from_secs(4)),
+        per_batch: Duration::from_secs(30),
+        stop_margin: Duration::from_millis(500),
+    };
+    let response = handle(&handlers, schedule, deadline).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(response["outcome"], "stopped_at_deadline", "{response}");
+    assert_eq!(response["pages"], 1);
+    assert_eq!(response["indexed"], 10);
+    assert_eq!(f.api.requests().len(), 1);
+    let checkpoint = f.checkpoint().await;
+    assert_eq!(number_attr(&checkpoint, "next_page"), Some(2));
+    // The lease was released on the way out: a run right now is not turned away.
+    let run = f.poll(&[("CURSOR_PAGE_SIZE", "10")]);
+    assert_ok(&run);
+    assert_eq!(run.summary("indexed"), 15);
+}

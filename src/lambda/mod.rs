@@ -13,7 +13,8 @@ use tokio::time::Instant;
 
 use crate::checkpoint::poll::DynamoPollStore;
 use crate::cli::{CheckpointArgs, CursorArgs, NormalizerArgs, S3Args, SinkArgs};
-use crate::forward::S3Forwarder;
+use crate::forward::{ObjectResult, S3Forwarder};
+use crate::metrics::InvocationMetrics;
 use crate::pipeline::Deadline;
 use crate::poll::{PollOutcome, PollOutput, Poller};
 use crate::source::s3_object::{
@@ -40,6 +41,9 @@ pub struct LambdaArgs {
     pub checkpoint: CheckpointArgs,
     #[command(flatten)]
     pub cursor: CursorArgs,
+    /// CloudWatch namespace of the Embedded Metric Format records.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::metrics::DEFAULT_NAMESPACE)]
+    pub metrics_namespace: String,
 }
 
 /// Errors a handler reports to the Lambda service (which then retries the invocation).
@@ -113,11 +117,19 @@ impl Handlers {
     }
 
     /// One scheduled poll.
-    async fn poll(&self, deadline: Deadline) -> Result<Value, HandlerError> {
+    async fn poll(
+        &self,
+        deadline: Deadline,
+        metrics: &mut InvocationMetrics,
+    ) -> Result<Value, HandlerError> {
+        metrics.handler = "poller";
         let poller = self.poller().await?;
         let report = poller.poll_once(deadline).await;
         crate::cli::log_outcome(&report);
-        tracing::info!(summary = %crate::cli::poll_summary_line(&report), "poll summary");
+        metrics.counts.add(&report.counts);
+        metrics.api_requests += report.requests;
+        metrics.api_retries += report.api_retries;
+        metrics.offer_newest(report.newest_event);
         let mut response = serde_json::json!({
             "outcome": report.outcome.name(),
             "read": report.counts.read,
@@ -200,29 +212,56 @@ pub async fn handle(
     event: Value,
     deadline: Deadline,
 ) -> Result<Value, HandlerError> {
+    handle_measured(handlers, event, deadline, &mut InvocationMetrics::default()).await
+}
+
+/// Handles one invocation, adding what it did to `metrics`.
+pub async fn handle_measured(
+    handlers: &Handlers,
+    event: Value,
+    deadline: Deadline,
+    metrics: &mut InvocationMetrics,
+) -> Result<Value, HandlerError> {
     let forwarder = &handlers.forwarder;
     match classify(event)? {
         Invocation::Sqs(batch) => {
-            let response = handle_sqs(forwarder, batch, deadline).await;
+            metrics.handler = "s3";
+            let response = handle_sqs(forwarder, batch, deadline, metrics).await;
             Ok(serde_json::to_value(response).unwrap_or(Value::Null))
         }
         Invocation::S3(event) => {
-            forward_all(forwarder, &objects_of_s3_event(event), deadline).await
+            metrics.handler = "s3";
+            forward_all(forwarder, &objects_of_s3_event(event), deadline, metrics).await
         }
-        Invocation::EventBridgeObject(object) => forward_all(forwarder, &[object], deadline).await,
-        Invocation::Schedule => handlers.poll(deadline).await,
+        Invocation::EventBridgeObject(object) => {
+            metrics.handler = "s3";
+            forward_all(forwarder, &[object], deadline, metrics).await
+        }
+        Invocation::Schedule => handlers.poll(deadline, metrics).await,
     }
+}
+
+/// Adds one object's result to the invocation's figures.
+fn record_object(metrics: &mut InvocationMetrics, result: &ObjectResult) {
+    metrics.objects += 1;
+    if !result.complete {
+        metrics.objects_failed += 1;
+    }
+    metrics.counts.add(&result.counts);
+    metrics.offer_newest(result.newest.time());
 }
 
 async fn forward_all(
     forwarder: &S3Forwarder,
     objects: &[ObjectRef],
     deadline: Deadline,
+    metrics: &mut InvocationMetrics,
 ) -> Result<Value, HandlerError> {
     let mut failed = 0;
     let mut first_error = String::new();
     for object in objects {
         let result = forwarder.forward(object, deadline).await;
+        record_object(metrics, &result);
         if !result.complete {
             failed += 1;
             if first_error.is_empty() {
@@ -245,6 +284,7 @@ pub async fn handle_sqs(
     forwarder: &S3Forwarder,
     batch: SqsEvent,
     deadline: Deadline,
+    metrics: &mut InvocationMetrics,
 ) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for message in batch.records {
@@ -263,7 +303,9 @@ pub async fn handle_sqs(
                         all = false;
                         break;
                     }
-                    all &= forwarder.forward(object, deadline).await.complete;
+                    let result = forwarder.forward(object, deadline).await;
+                    record_object(metrics, &result);
+                    all &= result.complete;
                 }
                 all
             }
@@ -342,6 +384,26 @@ fn invocation_deadline(deadline_ms: u64, per_batch: Duration) -> Deadline {
     }
 }
 
+/// The invocation's one summary line (a log record) and its EMF record (stdout, where the
+/// Lambda service hands it to CloudWatch Logs, which extracts the metrics).
+pub fn report_invocation(
+    metrics: &InvocationMetrics,
+    seconds: f64,
+    namespace: &str,
+    function_name: &str,
+) {
+    let now = chrono::Utc::now();
+    tracing::info!(
+        handler = metrics.handler,
+        "{}",
+        metrics.summary_line(seconds, now)
+    );
+    let record = metrics.emf(namespace, function_name, now);
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{record}").and_then(|()| out.flush());
+}
+
 /// Runs the Lambda runtime loop. Configuration errors fail the init phase with a message
 /// naming the variable.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
@@ -349,17 +411,23 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let args = LambdaArgs::try_parse_from(["cursor-audit-forwarder"])
         .map_err(|err| format!("invalid configuration: {err}"))?;
     let per_batch = args.sink.deadline().per_batch;
+    let namespace = args.metrics_namespace.clone();
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .unwrap_or_else(|_| "cursor-audit-forwarder".into());
     let handlers = Arc::new(Handlers::build(args).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handlers = handlers.clone();
+        let (namespace, function_name) = (namespace.clone(), function_name.clone());
         async move {
+            let started = Instant::now();
             let deadline = invocation_deadline(event.context.deadline, per_batch);
             tracing::info!(request_id = %event.context.request_id, deadline_ms = event.context.deadline,
                 remaining_ms = deadline.hard.map(|h| h.saturating_duration_since(Instant::now()).as_millis() as u64),
                 "invocation");
-            handle(&handlers, event.payload, deadline)
-                .await
-                .map_err(lambda_runtime::Error::from)
+            let mut metrics = InvocationMetrics::default();
+            let result = handle_measured(&handlers, event.payload, deadline, &mut metrics).await;
+            report_invocation(&metrics, started.elapsed().as_secs_f64(), &namespace, &function_name);
+            result.map_err(lambda_runtime::Error::from)
         }
     }))
     .await

@@ -1,0 +1,174 @@
+//! What one Lambda invocation did, as one summary log line and one CloudWatch Embedded
+//! Metric Format (EMF) record on stdout, which CloudWatch turns into metrics without any API
+//! call: namespace `METRICS_NAMESPACE` (default `CursorAuditForwarder`), dimension
+//! `FunctionName`, metrics EventsRead, EventsIndexed, Duplicates, DeadLettered, Failed,
+//! Retries, ApiRequests and LagSeconds (now − newest `@timestamp` indexed; omitted when
+//! unknown).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::sink::Counts;
+
+/// Default `METRICS_NAMESPACE`.
+pub const DEFAULT_NAMESPACE: &str = "CursorAuditForwarder";
+
+/// The figures of one invocation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvocationMetrics {
+    /// `s3` or `poller`; empty until the event is recognized.
+    pub handler: &'static str,
+    pub counts: Counts,
+    /// Admin API requests (retries included).
+    pub api_requests: u64,
+    /// Admin API requests repeated (429, 5xx, transport errors, a refused key).
+    pub api_retries: u64,
+    /// Objects handled (S3 path).
+    pub objects: u64,
+    /// Objects not fully forwarded (S3 path).
+    pub objects_failed: u64,
+    /// The newest `@timestamp` indexed (for the poller: ever, from the checkpoint).
+    pub newest_event: Option<DateTime<Utc>>,
+}
+
+impl InvocationMetrics {
+    /// Seconds from the newest event to `now`.
+    pub fn lag_seconds(&self, now: DateTime<Utc>) -> Option<f64> {
+        self.newest_event
+            .map(|newest| (now - newest).num_milliseconds().max(0) as f64 / 1000.0)
+    }
+
+    /// Keeps the newer event time.
+    pub fn offer_newest(&mut self, time: Option<DateTime<Utc>>) {
+        if let Some(time) = time {
+            self.newest_event = Some(self.newest_event.map_or(time, |n| n.max(time)));
+        }
+    }
+
+    /// The EMF record (one JSON line).
+    pub fn emf(&self, namespace: &str, function_name: &str, now: DateTime<Utc>) -> Value {
+        let mut metrics: Vec<(&str, &str, Value)> = vec![
+            ("EventsRead", "Count", json!(self.counts.read)),
+            ("EventsIndexed", "Count", json!(self.counts.indexed)),
+            ("Duplicates", "Count", json!(self.counts.duplicates)),
+            ("DeadLettered", "Count", json!(self.counts.dead_lettered)),
+            ("Failed", "Count", json!(self.counts.failed)),
+            (
+                "Retries",
+                "Count",
+                json!(self.counts.retries + self.api_retries),
+            ),
+            ("ApiRequests", "Count", json!(self.api_requests)),
+        ];
+        if let Some(lag) = self.lag_seconds(now) {
+            metrics.push(("LagSeconds", "Seconds", json!(lag)));
+        }
+        let mut record = Map::new();
+        record.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": now.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": metrics
+                        .iter()
+                        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+                        .collect::<Vec<_>>(),
+                }],
+            }),
+        );
+        record.insert("FunctionName".into(), json!(function_name));
+        record.insert("Handler".into(), json!(self.handler));
+        for (name, _, value) in metrics {
+            record.insert(name.into(), value);
+        }
+        Value::Object(record)
+    }
+
+    /// The one summary line of an invocation (the CLI's summary plus the API and lag).
+    pub fn summary_line(&self, seconds: f64, now: DateTime<Utc>) -> String {
+        let mut line = crate::cli::summary_line(&self.counts, seconds);
+        line.push_str(&format!(
+            " handler={} objects={} objects_failed={} requests={} retries={}",
+            if self.handler.is_empty() {
+                "none"
+            } else {
+                self.handler
+            },
+            self.objects,
+            self.objects_failed,
+            self.api_requests,
+            self.counts.retries + self.api_retries
+        ));
+        if let Some(lag) = self.lag_seconds(now) {
+            line.push_str(&format!(" lag_seconds={lag:.0}"));
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_emf_record_declares_every_metric_it_carries() {
+        let metrics = InvocationMetrics {
+            handler: "poller",
+            counts: Counts {
+                read: 10,
+                indexed: 7,
+                duplicates: 2,
+                dead_lettered: 1,
+                failed: 0,
+                retries: 3,
+            },
+            api_requests: 4,
+            api_retries: 1,
+            objects: 0,
+            objects_failed: 0,
+            newest_event: Some(at("2026-11-25T11:59:30Z")),
+        };
+        let now = at("2026-11-25T12:00:00Z");
+        let record = metrics.emf("CursorAuditForwarder", "fn-poller", now);
+        let declared = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], "CursorAuditForwarder");
+        assert_eq!(declared["Dimensions"], json!([["FunctionName"]]));
+        assert_eq!(record["_aws"]["Timestamp"], now.timestamp_millis());
+        assert_eq!(record["FunctionName"], "fn-poller");
+        for entry in declared["Metrics"].as_array().unwrap() {
+            let name = entry["Name"].as_str().unwrap();
+            assert!(record[name].is_number(), "{name} declared but missing");
+        }
+        assert_eq!(record["EventsIndexed"], 7);
+        assert_eq!(record["Retries"], 4);
+        assert_eq!(record["ApiRequests"], 4);
+        assert_eq!(record["LagSeconds"], 30.0);
+        let line = metrics.summary_line(1.5, now);
+        assert!(
+            line.contains("indexed=7") && line.contains("lag_seconds=30"),
+            "{line}"
+        );
+        // Without an event time there is no lag metric at all (not a misleading zero).
+        let quiet = InvocationMetrics {
+            handler: "s3",
+            ..InvocationMetrics::default()
+        }
+        .emf("N", "f", now);
+        assert!(quiet.get("LagSeconds").is_none());
+        let names: Vec<&str> = quiet["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert!(!names.contains(&"LagSeconds"));
+    }
+}
