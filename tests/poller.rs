@@ -625,6 +625,16 @@ async fn rejections_fail_with_cursors_message_and_the_checkpoint_stays() {
     );
     assert_eq!(f.api.requests().len(), 1, "403 is not retried");
     assert!(!f.checkpoint().await.contains_key("collected_until"));
+    f.api
+        .inject(FaultWhen::AnyRequest, CursorFault::Status(400), 1);
+    let run = f.poll(&[]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("rejected") && run.stderr.contains("(400)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.api.requests().len(), 2, "400 is not retried");
     // A wrong plain key is refused at once: nothing to re-read.
     let run = f.poll(&[("CURSOR_API_KEY", "key_wrong")]);
     assert_eq!(run.code, Some(1));
