@@ -5,6 +5,8 @@
 #   scripts/services.sh stop     stop both (tolerant when nothing runs)
 #   scripts/services.sh status   print state; exit 0 only when both answer
 #   scripts/services.sh restart
+#   scripts/services.sh install  only create/update the virtualenv target/venv from tests/requirements.txt
+#                                (moto, cargo-lambda, SAM CLI, cfn-lint, ziglang); start does it too
 #
 # Both services listen on 127.0.0.1 on free ports chosen at start. Their addresses are written to
 # target/services.env as KEY=value lines (ES_URL, AWS_ENDPOINT_URL, AWS_* credentials, ENGINE, versions).
@@ -111,7 +113,8 @@ ensure_engine_built() {
 ensure_venv() {
     local stamp="$VENV/.requirements.sha256" want
     want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-    if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/sam" && -f "$stamp" \
+        && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
     if [[ ! -x "$VENV/bin/python" ]]; then
@@ -119,6 +122,7 @@ ensure_venv() {
         python3 -m venv "$VENV"
     fi
     log "installing $(grep -v '^#' "$REQUIREMENTS" | tr '\n' ' ')into $VENV ..."
+    mkdir -p "$SVC_DIR"
     if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS" >"$PIP_LOG" 2>&1; then
         log "pip install failed; see $PIP_LOG"
         tail -n 40 "$PIP_LOG" >&2
@@ -287,8 +291,9 @@ case "${1:-}" in
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart) cmd_stop && cmd_start ;;
+    install) ensure_venv ;;
     *)
-        echo "usage: $0 start|stop|status|restart" >&2
+        echo "usage: $0 start|stop|status|restart|install" >&2
         exit 2
         ;;
 esac
