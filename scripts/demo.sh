@@ -7,8 +7,7 @@
 #      bucket notification is put by the template's own custom-resource code (the inline Python
 #      of BucketNotificationFunction, run here against moto), merged with an unrelated one
 #   3. upload events/sample/2026/11/25/cursor-audit-20261125T1200Z.jsonl.gz; moto's S3 delivers
-#      the ObjectCreated notification to the queue (moto leaves out userIdentity,
-#      requestParameters and responseElements, which S3 always sends: the demo adds them)
+#      the ObjectCreated notification to the queue, passed to the handler as it arrived
 #   4. receive the queue's messages, build the SQS event Lambda would send, and invoke the
 #      handler under cargo-lambda (`cargo lambda watch` + `cargo lambda invoke`); on success
 #      delete the messages, as the event source mapping does
@@ -177,23 +176,10 @@ if not any("ObjectCreated" in m["Body"] for m in messages):
 print(f"received {len(messages)} message(s) from the queue: "
       + ", ".join(json.loads(m["Body"]).get("Event") or json.loads(m["Body"])["Records"][0]["eventName"] for m in messages))
 
-# moto's notification records lack userIdentity, requestParameters and responseElements, which
-# S3 always sends (and the handler's S3 event type requires): fill them in as S3 would.
-def as_s3_sends_it(body):
-    notification = json.loads(body)
-    for record in notification.get("Records", []):
-        record.setdefault("userIdentity", {"principalId": "AWS:AROAEXAMPLEID:cursor-audit-streaming"})
-        record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
-        record.setdefault("responseElements", {"x-amz-request-id": "DEMO", "x-amz-id-2": "DEMO"})
-    patched = json.dumps(notification)
-    if patched != body and "Records" in notification:
-        print("moto's notification lacks userIdentity/requestParameters/responseElements: added as S3 sends them")
-    return patched if "Records" in notification else body
-
 # The event the SQS event source mapping would send.
 event = {"Records": []}
 for m in messages:
-    body = as_s3_sends_it(m["Body"])
+    body = m["Body"]  # exactly what moto's S3 delivered
     event["Records"].append({
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": body,
         "attributes": m.get("Attributes", {}), "messageAttributes": {},

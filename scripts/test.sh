@@ -73,5 +73,11 @@ extra=()
 if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
 cargo test --no-fail-fast "${extra[@]}"
 
+if [ ${#extra[@]} -eq 0 ]; then
+    step "scripts/demo.sh (the README's local pipeline: S3 → SQS → handler under cargo-lambda → engine)"
+    "$ROOT/scripts/demo.sh" > target/demo.log 2>&1 || { tail -n 40 target/demo.log >&2; exit 1; }
+    tail -n 2 target/demo.log
+fi
+
 echo
 echo "scripts/test.sh: all checks passed in $(( $(date +%s) - started )) s"

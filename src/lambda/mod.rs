@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use clap::Parser;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -18,7 +17,8 @@ use crate::metrics::InvocationMetrics;
 use crate::pipeline::Deadline;
 use crate::poll::{PollOutcome, PollOutput, Poller};
 use crate::source::s3_object::{
-    Notification, ObjectRef, object_of_eventbridge, objects_of_s3_event, parse_notification,
+    Notification, ObjectRef, S3Notification, object_of_eventbridge, objects_of_s3_event,
+    parse_notification,
 };
 
 /// Time kept back from the invocation's deadline to record progress and answer: 5 s, or a
@@ -160,7 +160,7 @@ impl Handlers {
 #[derive(Debug)]
 pub enum Invocation {
     Sqs(SqsEvent),
-    S3(S3Event),
+    S3(S3Notification),
     EventBridgeObject(ObjectRef),
     Schedule,
 }

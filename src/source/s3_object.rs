@@ -105,8 +105,48 @@ fn strip_quotes(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }
 
-/// The objects of an S3 event notification (`Records[].s3`).
-pub fn objects_of_s3_event(event: aws_lambda_events::event::s3::S3Event) -> Vec<ObjectRef> {
+/// An S3 event notification, read leniently: only what locating the object needs is
+/// required (emulators and some relays leave out `userIdentity`, `requestParameters` …).
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Notification {
+    #[serde(rename = "Records")]
+    pub records: Vec<S3Record>,
+}
+
+/// One record of an S3 event notification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Record {
+    #[serde(default)]
+    pub event_name: Option<String>,
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    pub s3: S3Entity,
+}
+
+/// `Records[].s3`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Entity {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+}
+
+/// `Records[].s3.bucket`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Bucket {
+    pub name: String,
+}
+
+/// `Records[].s3.object` (the key as S3 encodes it in notifications).
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Object {
+    pub key: String,
+    #[serde(default, rename = "eTag")]
+    pub e_tag: Option<String>,
+}
+
+/// The created objects of an S3 event notification (other event types are ignored).
+pub fn objects_of_s3_event(event: S3Notification) -> Vec<ObjectRef> {
     event
         .records
         .into_iter()
@@ -115,13 +155,11 @@ pub fn objects_of_s3_event(event: aws_lambda_events::event::s3::S3Event) -> Vec<
                 .as_deref()
                 .is_none_or(|n| n.starts_with("ObjectCreated"))
         })
-        .filter_map(|record| {
-            Some(ObjectRef {
-                bucket: record.s3.bucket.name?,
-                key: decode_key(&record.s3.object.key?),
-                etag: record.s3.object.e_tag.as_deref().map(strip_quotes),
-                region: record.aws_region,
-            })
+        .map(|record| ObjectRef {
+            bucket: record.s3.bucket.name,
+            key: decode_key(&record.s3.object.key),
+            etag: record.s3.object.e_tag.as_deref().map(strip_quotes),
+            region: record.aws_region,
         })
         .collect()
 }
@@ -158,7 +196,7 @@ pub fn parse_notification(body: &str) -> Result<Notification, String> {
         return Ok(Notification::Test);
     }
     if value.get("Records").is_some() {
-        let event: aws_lambda_events::event::s3::S3Event = serde_json::from_value(value)
+        let event: S3Notification = serde_json::from_value(value)
             .map_err(|err| format!("not an S3 event notification: {err}"))?;
         return Ok(Notification::Objects(objects_of_s3_event(event)));
     }
@@ -289,5 +327,24 @@ mod tests {
         let err = parse_notification(r#"{"hello":"world"}"#).unwrap_err();
         assert!(err.contains("hello"), "{err}");
         assert!(parse_notification("not json").is_err());
+    }
+
+    #[test]
+    fn notifications_need_only_what_locates_the_object() {
+        // moto (and some relays) leave out userIdentity, requestParameters and the ETag.
+        let sparse = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"audit"},"object":{"key":"2026/11/25/a.jsonl.gz"}}},{"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"audit"},"object":{"key":"old.jsonl.gz"}}}]}"#;
+        assert_eq!(
+            parse_notification(sparse).unwrap(),
+            Notification::Objects(vec![ObjectRef {
+                bucket: "audit".into(),
+                key: "2026/11/25/a.jsonl.gz".into(),
+                etag: None,
+                region: None,
+            }])
+        );
+        // A record that does not say which object is an error, never silently skipped.
+        let no_key = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"audit"},"object":{}}}]}"#;
+        let err = parse_notification(no_key).unwrap_err();
+        assert!(err.contains("key"), "{err}");
     }
 }
