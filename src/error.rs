@@ -2,6 +2,18 @@
 
 use std::time::Duration;
 
+/// An error and its sources, joined by `: ` (the causes are where the useful detail is).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}
+
 /// Whether an operation that failed is worth repeating.
 pub trait Retryable {
     /// True for throttling, server errors, timeouts and dropped connections.

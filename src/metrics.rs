@@ -10,6 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::sink::Counts;
 
+/// Seconds from `newest` (the newest `@timestamp` indexed) to `now`; never negative.
+pub fn lag_seconds(newest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<f64> {
+    newest.map(|newest| (now - newest).num_milliseconds().max(0) as f64 / 1000.0)
+}
+
 /// Default `METRICS_NAMESPACE`.
 pub const DEFAULT_NAMESPACE: &str = "CursorAuditForwarder";
 
@@ -34,8 +39,7 @@ pub struct InvocationMetrics {
 impl InvocationMetrics {
     /// Seconds from the newest event to `now`.
     pub fn lag_seconds(&self, now: DateTime<Utc>) -> Option<f64> {
-        self.newest_event
-            .map(|newest| (now - newest).num_milliseconds().max(0) as f64 / 1000.0)
+        lag_seconds(self.newest_event, now)
     }
 
     /// Keeps the newer event time.

@@ -193,8 +193,7 @@ impl PollReport {
 
     /// Seconds between now and the newest event indexed (the lag metric).
     pub fn lag_seconds(&self) -> Option<f64> {
-        self.newest_event
-            .map(|newest| (Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0)
+        crate::metrics::lag_seconds(self.newest_event, Utc::now())
     }
 }
 

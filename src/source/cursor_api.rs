@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::error::Retryable;
+use crate::error::{Retryable, error_chain};
 
 /// Default `CURSOR_API_URL`.
 pub const DEFAULT_API_URL: &str = "https://api.cursor.com";
@@ -626,17 +626,6 @@ fn excerpt(body: &[u8]) -> String {
     } else {
         text.to_owned()
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    message
 }
 
 #[cfg(test)]
