@@ -56,6 +56,35 @@ pub enum ObjectProgressStore {
     Disabled,
 }
 
+/// A DynamoDB item as the SDK returns it.
+type Item = HashMap<String, AttributeValue>;
+
+/// The item `pk` of `table`, read consistently (`None` when there is none).
+async fn read_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+) -> Result<Option<Item>, CheckpointError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|err| CheckpointError::DynamoDb {
+            table: table.to_owned(),
+            pk: pk.to_owned(),
+            message: aws_error_message(&err),
+        })?;
+    Ok(output.item)
+}
+
+/// A number attribute of an item.
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
 fn object_pk(bucket: &str, key: &str, etag: Option<&str>) -> String {
     format!("object#{bucket}/{key}#{}", etag.unwrap_or("-"))
 }
@@ -72,29 +101,11 @@ impl ObjectProgressStore {
             return Ok(ObjectProgress::default());
         };
         let pk = object_pk(bucket, key, etag);
-        let output = client
-            .get_item()
-            .table_name(table)
-            .key("pk", AttributeValue::S(pk.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| CheckpointError::DynamoDb {
-                table: table.clone(),
-                pk: pk.clone(),
-                message: aws_error_message(&err),
-            })?;
-        let Some(item) = output.item else {
+        let Some(item) = read_item(client, table, &pk).await? else {
             return Ok(ObjectProgress::default());
         };
-        let number = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
         Ok(ObjectProgress {
-            lines_acknowledged: number("lines_acknowledged"),
+            lines_acknowledged: number(&item, "lines_acknowledged").unwrap_or(0),
             complete: item
                 .get("complete")
                 .and_then(|v| v.as_bool().ok())

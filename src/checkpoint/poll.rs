@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::CheckpointError;
+use super::{CheckpointError, number, read_item};
 use crate::aws::aws_error_message;
 use crate::source::cursor_api::Window;
 
@@ -125,10 +125,6 @@ pub struct DynamoPollStore {
     pub name: String,
 }
 
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
-}
-
 fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
 }
@@ -206,20 +202,6 @@ impl DynamoPollStore {
             Err(err) => Err(self.error(pk, aws_error_message(&err))),
         }
     }
-
-    async fn read_lease(&self) -> Result<Option<HashMap<String, AttributeValue>>, CheckpointError> {
-        let pk = self.lease_pk();
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| self.error(pk, aws_error_message(&err)))?;
-        Ok(output.item)
-    }
 }
 
 impl PollStore for DynamoPollStore {
@@ -265,7 +247,9 @@ impl PollStore for DynamoPollStore {
                 }))
             }
             Err(err) if is_condition_failure(&err) => {
-                let item = self.read_lease().await?.unwrap_or_default();
+                let item = read_item(&self.client, &self.table, &self.lease_pk())
+                    .await?
+                    .unwrap_or_default();
                 Ok(LeaseAttempt::Held {
                     owner: string(&item, "owner").unwrap_or("unknown").to_owned(),
                     expires_at: number(&item, "expires_at").map(from_epoch_ms),
@@ -303,17 +287,7 @@ impl PollStore for DynamoPollStore {
     }
 
     async fn load(&self) -> Result<PollCheckpoint, CheckpointError> {
-        let pk = self.checkpoint_pk();
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| self.error(pk.clone(), aws_error_message(&err)))?;
-        let Some(item) = output.item else {
+        let Some(item) = read_item(&self.client, &self.table, &self.checkpoint_pk()).await? else {
             return Ok(PollCheckpoint::default());
         };
         let window = match (time(&item, "window_start"), time(&item, "window_end")) {

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// The team id the fake reports in `params`.
 pub const TEAM_ID: u64 = 9990001;
@@ -114,9 +114,6 @@ pub struct FakeCursorApi {
 impl FakeCursorApi {
     /// Starts the fake on a free loopback port, accepting `api_key`.
     pub fn start(api_key: &str) -> FakeCursorApi {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", std_listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State {
             api_key: api_key.to_owned(),
             rate_max: 20,
@@ -127,34 +124,14 @@ impl FakeCursorApi {
             requests: Vec::new(),
             counted: VecDeque::new(),
         }));
-        let api = FakeCursorApi {
-            url,
-            state: state.clone(),
-        };
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(std_listener).unwrap();
-                loop {
-                    let stream = match listener.accept().await {
-                        Ok((stream, _)) => stream,
-                        Err(_) => {
-                            // E.g. out of file descriptors: do not spin.
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    };
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let _ = handle(stream, &state).await;
-                    });
-                }
-            });
+        let served = state.clone();
+        let url = super::serve_loopback(move |stream| {
+            let state = served.clone();
+            async move {
+                let _ = handle(stream, &state).await;
+            }
         });
-        api
+        FakeCursorApi { url, state }
     }
 
     /// Replaces the accepted key (rotation): the old one is refused from now on.

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// What to do with the next request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,35 +56,17 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` on a free loopback port.
     pub fn start(upstream: &str) -> FaultProxy {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", std_listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
-        let proxy = FaultProxy {
-            url,
-            state: state.clone(),
-        };
+        let served = state.clone();
         let upstream = upstream.trim_end_matches('/').to_owned();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(std_listener).unwrap();
-                let http = reqwest::Client::new();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (state, http, upstream) = (state.clone(), http.clone(), upstream.clone());
-                    tokio::spawn(async move {
-                        let _ = handle(stream, &state, &http, &upstream).await;
-                    });
-                }
-            });
+        let http = reqwest::Client::new();
+        let url = super::serve_loopback(move |stream| {
+            let (state, http, upstream) = (served.clone(), http.clone(), upstream.clone());
+            async move {
+                let _ = handle(stream, &state, &http, &upstream).await;
+            }
         });
-        proxy
+        FaultProxy { url, state }
     }
 
     /// Queues faults for the next requests, in order.

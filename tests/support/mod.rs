@@ -9,6 +9,38 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// Serves connections on a free loopback port from a thread of its own (a current-thread
+/// runtime, one task per connection) for as long as the test process lives; returns
+/// `http://127.0.0.1:PORT`. The test servers (fault proxy, fake Admin API) are built on it.
+pub fn serve_loopback<F, Fut>(handle: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", std_listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(handle(stream));
+                    }
+                    // E.g. out of file descriptors: do not spin.
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                }
+            }
+        });
+    });
+    url
+}
+
 /// The repository root.
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
