@@ -4,9 +4,12 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use cursor_audit_forwarder::normalize::{GeoIp, NormalizeOptions, Normalizer};
-use cursor_audit_forwarder::synthetic::EventGenerator;
+#[path = "../tests/support/synthetic.rs"]
+mod synthetic;
+
 use std::hint::black_box;
 use std::path::Path;
+use synthetic::EventGenerator;
 
 /// The same allocator as the binary (src/main.rs), so the figures are the binary's.
 #[global_allocator]

@@ -4,7 +4,10 @@
 
 use std::io::{BufWriter, Write};
 
-use cursor_audit_forwarder::synthetic::EventGenerator;
+#[path = "../tests/support/synthetic.rs"]
+mod synthetic;
+
+use synthetic::EventGenerator;
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -1,11 +1,29 @@
 //! AWS clients, built once per process. `AWS_ENDPOINT_URL` and the standard variables are
 //! honoured, so the same binary runs against moto or LocalStack unchanged.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Connect, first-byte and per-call timeouts of every AWS client, so that a stalled
+/// service fails a call instead of holding an invocation until it is killed. (A stalled S3
+/// body is bounded by the invocation deadline where it is read.)
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(30))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(120))
+        .build()
+}
 
 /// Loads the shared AWS configuration from the environment.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
 }
 
 /// The configured region (`us-east-1` when none is set), for provenance fields.
@@ -32,20 +50,42 @@ pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
 }
 
+/// Why a secret's value could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// `GetSecretValue` failed.
+    #[error("cannot read secret {arn}: {message}")]
+    Read {
+        /// The secret.
+        arn: String,
+        /// What Secrets Manager said.
+        message: String,
+    },
+    /// The secret is binary.
+    #[error("secret {arn} has no string value")]
+    NotAString {
+        /// The secret.
+        arn: String,
+    },
+}
+
 /// The string value of a secret.
 pub async fn secret_string(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
-) -> Result<String, String> {
+) -> Result<String, SecretError> {
     let output = client
         .get_secret_value()
         .secret_id(arn)
         .send()
         .await
-        .map_err(|err| format!("cannot read secret {arn}: {}", aws_error_message(&err)))?;
-    output
-        .secret_string
-        .ok_or_else(|| format!("secret {arn} has no string value"))
+        .map_err(|err| SecretError::Read {
+            arn: arn.to_owned(),
+            message: aws_error_message(&err),
+        })?;
+    output.secret_string.ok_or_else(|| SecretError::NotAString {
+        arn: arn.to_owned(),
+    })
 }
 
 /// A readable message for an SDK error, including the service's own explanation.

@@ -1,5 +1,7 @@
 //! Thin entry point: the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set, else the CLI.
 
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 /// mimalloc: the normalizer allocates many small strings and maps; this allocator makes it
 /// about 20% faster than the system one (BENCHMARKS.md).
 #[global_allocator]

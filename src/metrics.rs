@@ -10,6 +10,32 @@ use serde_json::{Map, Value, json};
 
 use crate::sink::Counts;
 
+/// The summary line of a run (docs/ARCHITECTURE.md): counts, time and peak memory.
+pub fn summary_line(counts: &Counts, seconds: f64) -> String {
+    let mut line = format!(
+        "summary: read={} indexed={} duplicates={} dead_lettered={} failed={} seconds={seconds:.2}",
+        counts.read, counts.indexed, counts.duplicates, counts.dead_lettered, counts.failed
+    );
+    if let Some(peak) = peak_rss_mb() {
+        line.push_str(&format!(" peak_rss_mb={peak:.1}"));
+    }
+    line
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), in MB.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
 /// Seconds from `newest` (the newest `@timestamp` indexed) to `now`; never negative.
 pub fn lag_seconds(newest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<f64> {
     newest.map(|newest| (now - newest).num_milliseconds().max(0) as f64 / 1000.0)
@@ -23,6 +49,7 @@ pub const DEFAULT_NAMESPACE: &str = "CursorAuditForwarder";
 pub struct InvocationMetrics {
     /// `s3` or `poller`; empty until the event is recognized.
     pub handler: &'static str,
+    /// What was read and delivered.
     pub counts: Counts,
     /// Admin API requests (retries included).
     pub api_requests: u64,
@@ -92,7 +119,7 @@ impl InvocationMetrics {
 
     /// The one summary line of an invocation (the CLI's summary plus the API and lag).
     pub fn summary_line(&self, seconds: f64, now: DateTime<Utc>) -> String {
-        let mut line = crate::cli::summary_line(&self.counts, seconds);
+        let mut line = summary_line(&self.counts, seconds);
         line.push_str(&format!(
             " handler={} objects={} objects_failed={} requests={} retries={}",
             if self.handler.is_empty() {
@@ -110,17 +137,29 @@ impl InvocationMetrics {
         }
         line
     }
+
+    /// Reports the invocation: its one summary line (a log record) and its EMF record
+    /// (stdout, where the Lambda service hands it to CloudWatch Logs, which extracts the
+    /// metrics).
+    pub fn report(&self, seconds: f64, namespace: &str, function_name: &str) {
+        let now = Utc::now();
+        tracing::info!(
+            handler = self.handler,
+            "{}",
+            self.summary_line(seconds, now)
+        );
+        let record = self.emf(namespace, function_name, now);
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{record}").and_then(|()| out.flush());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::test_time::at;
 
     #[test]
     fn the_emf_record_declares_every_metric_it_carries() {

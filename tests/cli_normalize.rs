@@ -1,4 +1,4 @@
-//! The `normalize` command's contract (architecture.md "CLI"): stdin NDJSON of either shape,
+//! The `normalize` command's contract (docs/ARCHITECTURE.md "CLI"): stdin NDJSON of either shape,
 //! one document per non-blank line in order, error documents for bad lines, exit 2 for bad
 //! flags and unreadable databases.
 

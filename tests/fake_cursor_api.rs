@@ -1,4 +1,4 @@
-//! The fake Cursor Admin API follows the spec (/work/shared/spec/cursor-admin-api.md) that the
+//! The fake Cursor Admin API follows the spec (docs/cursor-admin-api.md) that the
 //! poller codes against: Basic auth and key rotation, newest-first pages with inclusive edges,
 //! the 30-day rules, a rolling rate limit with the documented 429, injected faults and late
 //! events. No external services.

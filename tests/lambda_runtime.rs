@@ -69,6 +69,32 @@ fn invoke(port: u16, event: &str) -> serde_json::Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
 }
 
+/// Invokes with `payload`, expecting the function to fail; returns what cargo-lambda printed.
+fn invoke_failing(port: u16, payload: &str) -> String {
+    let output = cargo_lambda(&[
+        "invoke",
+        "-A",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+        "--data-ascii",
+        payload,
+        "cursor-audit-forwarder",
+    ])
+    .output()
+    .unwrap();
+    let printed = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success(),
+        "{payload} did not fail: {printed}"
+    );
+    printed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payloads() {
     services::export_aws_env();
@@ -232,4 +258,13 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
         .filter(|l| l.contains("\"message\":\"summary: read="))
         .count();
     assert_eq!(summaries, 3, "one summary line per invocation");
+
+    // A failed invocation names its cause in errorType (not a Rust type name), with the
+    // message the handler gave.
+    let printed = tokio::task::spawn_blocking(move || invoke_failing(port, r#"{"foo": 1}"#))
+        .await
+        .unwrap();
+    assert!(printed.contains("UnsupportedEvent"), "{printed}");
+    assert!(printed.contains("unsupported event"), "{printed}");
+    assert!(!printed.contains("alloc::boxed::Box"), "{printed}");
 }

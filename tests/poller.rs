@@ -14,8 +14,8 @@ use support::fake_cursor::{ApiRequest, CursorFault, FakeCursorApi, FaultWhen, ap
 use support::services::{self, Engine};
 use support::{CliRun, run_cli};
 
-use cursor_audit_forwarder::source::cursor_api::{
-    ApiBackoff, ApiKey, ApiKeySource, CursorApiClient, CursorApiError, CursorApiSettings, Window,
+use cursor_audit_forwarder::admin_api::{
+    ApiKey, ApiKeySource, CursorApiClient, CursorApiError, CursorApiSettings, Window, api_backoff,
 };
 
 const API_KEY: &str = "key_0123456789abcdef";
@@ -671,7 +671,7 @@ async fn the_key_comes_from_a_secret_once_and_is_reread_once_after_a_401() {
             event_types: None,
             requests_per_minute: 6000,
             request_timeout: Duration::from_secs(5),
-            backoff: ApiBackoff::default(),
+            backoff: api_backoff(),
         },
         ApiKey::new(ApiKeySource::Secret {
             client: secrets.clone(),
@@ -756,8 +756,9 @@ async fn without_a_cluster_it_prints_and_a_local_file_holds_the_checkpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_the_deadline() {
     use clap::Parser as _;
-    use cursor_audit_forwarder::lambda::{Handlers, LambdaArgs, handle};
-    use cursor_audit_forwarder::pipeline::Deadline;
+    use cursor_audit_forwarder::config::LambdaArgs;
+    use cursor_audit_forwarder::deadline::Deadline;
+    use cursor_audit_forwarder::lambda::{Handlers, handle};
     let f = Fixture::new("deadline").await;
     f.api.add_events(events_between(
         "d",

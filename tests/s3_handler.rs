@@ -7,12 +7,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Parser;
-use cursor_audit_forwarder::lambda::{Handlers, LambdaArgs, handle};
-use cursor_audit_forwarder::pipeline::Deadline;
-use cursor_audit_forwarder::synthetic::EventGenerator;
+use cursor_audit_forwarder::config::LambdaArgs;
+use cursor_audit_forwarder::deadline::Deadline;
+use cursor_audit_forwarder::lambda::{Handlers, handle};
 use serde_json::{Value, json};
 use support::fault_proxy::{Fault, FaultProxy};
 use support::services::{self, Engine};
+use support::synthetic::EventGenerator;
 
 struct Fixture {
     bucket: String,

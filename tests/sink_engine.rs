@@ -4,11 +4,11 @@
 mod support;
 
 use cursor_audit_forwarder::normalize::Normalizer;
-use cursor_audit_forwarder::pipeline::{Provenance, ShipFields, add_shipping_fields};
-use cursor_audit_forwarder::synthetic::EventGenerator;
+use cursor_audit_forwarder::shipping::{Provenance, ShipFields, add_shipping_fields};
 use serde_json::Value;
 use support::fault_proxy::{Fault, FaultProxy};
 use support::services::{self, Engine};
+use support::synthetic::EventGenerator;
 use support::{CliRun, run_cli, scratch_dir, write_events};
 
 fn env_with(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,9 +1,11 @@
-//! `event.category`, `event.type` and `event.outcome` from `event.action` (normalization.md §3).
+//! `event.category`, `event.type` and `event.outcome` from `event.action` (docs/normalization.md §3).
 
 /// One row of the categorization table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Category {
+    /// `event.category`.
     pub category: &'static [&'static str],
+    /// `event.type`.
     pub kind: &'static [&'static str],
     /// `None` where the outcome is derived from the payload (§5) or not known.
     pub outcome: Option<&'static str>,
@@ -29,9 +31,9 @@ const CHANGE: &[&str] = &["change"];
 const ADMIN: &[&str] = &["admin"];
 
 /// The row for actions starting with `bugbot_` that have no row of their own.
-pub const BUGBOT: Category = row(CONFIGURATION, CHANGE, SUCCESS);
+pub(super) const BUGBOT: Category = row(CONFIGURATION, CHANGE, SUCCESS);
 /// The row for every other action.
-pub const DEFAULT: Category = row(CONFIGURATION, &["info"], Some("unknown"));
+pub(super) const DEFAULT: Category = row(CONFIGURATION, &["info"], Some("unknown"));
 
 /// Looks up `action` in the table; falls back to the bugbot row, then the default row.
 pub fn categorize(action: &str) -> Category {

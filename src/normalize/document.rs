@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 /// One ECS document, as the normalizer and the shipper build it.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct EcsDocument {
+    /// ECS `@timestamp`: the event's `timestamp`, or the processing time when absent or invalid.
     #[serde(rename = "@timestamp")]
     pub timestamp: String,
     /// §10 (S3 input): `aws.s3.*`.
@@ -16,26 +17,35 @@ pub struct EcsDocument {
     /// §10 (S3 input): `cloud.*`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud: Option<CloudFields>,
+    /// `cursor.*`: set when `cursor.audit` has any field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<CursorFields>,
     /// §10: `data_stream.*`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_stream: Option<DataStreamFields>,
+    /// ECS `ecs.version`.
     pub ecs: EcsFields,
+    /// ECS `error.message`: set when normalization found errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorFields>,
+    /// ECS `event.*`.
     pub event: EventFields,
     /// §10: `log.file.path`, `log.offset`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<LogFields>,
+    /// ECS `related.*`: set when it has an IP or a user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub related: Option<RelatedFields>,
+    /// ECS `source.*`: set when the event has a valid `ip_address`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceFields>,
+    /// ECS `tags`: `preserve_original_event` and the configured tags.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// ECS `url.*`, built from the payload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Map<String, Value>>,
+    /// ECS `user.*` (including `user.target.*`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<Map<String, Value>>,
 }
@@ -43,12 +53,14 @@ pub struct EcsDocument {
 /// `cursor.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CursorFields {
+    /// `cursor.audit`: Cursor-specific fields not mapped to ECS (with `unmapped`).
     pub audit: Map<String, Value>,
 }
 
 /// `ecs.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EcsFields {
+    /// `ecs.version`: always [`super::ECS_VERSION`].
     pub version: &'static str,
 }
 
@@ -63,28 +75,37 @@ impl Default for EcsFields {
 /// `error.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorFields {
+    /// `error.message`: every problem found while normalizing the event.
     pub message: Vec<String>,
 }
 
 /// `event.*`
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct EventFields {
+    /// `event.action`: the Cursor event type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// `event.category`, from the categorization table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<&'static [&'static str]>,
     /// §10.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset: Option<&'static str>,
+    /// `event.id`: the event's `event_id`, as given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
+    /// `event.kind`: `event`, or `pipeline_error` for unreadable input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
+    /// `event.original`: the raw input, on errors or when preserving originals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<String>,
+    /// `event.outcome`, from the categorization table or the payload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<&'static str>,
+    /// `event.provider`: always `cursor`.
     pub provider: &'static str,
+    /// `event.type`, from the categorization table.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind_of: Option<&'static [&'static str]>,
 }
@@ -92,8 +113,10 @@ pub struct EventFields {
 /// `related.*`
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct RelatedFields {
+    /// `related.ip`: the source IP.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ip: Vec<String>,
+    /// `related.user`: the users the event names, without duplicates.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<String>,
 }
@@ -101,18 +124,24 @@ pub struct RelatedFields {
 /// `source.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceFields {
+    /// ECS `source.as`, from the ASN database.
     #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
     pub as_fields: Option<Map<String, Value>>,
+    /// ECS `source.geo`, from the City database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<Map<String, Value>>,
+    /// ECS `source.ip`: the event's `ip_address`.
     pub ip: String,
 }
 
 /// `data_stream.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DataStreamFields {
+    /// `data_stream.dataset`: always `cursor.audit`.
     pub dataset: &'static str,
+    /// `data_stream.namespace`: the configured namespace.
     pub namespace: String,
+    /// `data_stream.type`: always `logs`.
     #[serde(rename = "type")]
     pub kind: &'static str,
 }
@@ -120,20 +149,25 @@ pub struct DataStreamFields {
 /// `log.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogFields {
+    /// `log.file.*`.
     pub file: LogFile,
+    /// `log.offset`: the line's byte offset in the (decompressed) file or object.
     pub offset: u64,
 }
 
 /// `log.file.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogFile {
+    /// `log.file.path`: the file path, or the S3 object's URL.
     pub path: String,
 }
 
 /// `cloud.*`
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CloudFields {
+    /// `cloud.provider`: always `aws`.
     pub provider: &'static str,
+    /// `cloud.region`: the S3 object's region.
     pub region: String,
 }
 

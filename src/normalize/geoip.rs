@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open GeoIP database {path}: {source}")]
 pub struct GeoIpOpenError {
+    /// The database file.
     pub path: PathBuf,
+    /// The reader's error.
     #[source]
     pub source: maxminddb::MaxMindDbError,
 }

@@ -1,12 +1,14 @@
 //! The ECS normalizer: one raw Cursor audit event (either shape) → the document Elastic's
 //! Cursor integration would index, and its `_id`. Pure functions; the only inputs besides
-//! the line are the options and the GeoIP readers it is handed. Spec: normalization.md.
+//! the line are the options and the GeoIP readers it is handed. Spec: docs/normalization.md.
 
 mod categorize;
 mod document;
 mod fields;
 mod geoip;
+mod parse_line;
 mod payload;
+mod s3_shape;
 mod timestamp;
 mod url_parts;
 
@@ -15,7 +17,6 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
@@ -29,6 +30,9 @@ pub use payload::{BOOLEAN_FIELDS, LONG_FIELDS};
 pub use timestamp::{format_millis, normalize_timestamp, parse_iso8601};
 pub use url_parts::UrlParts;
 
+use parse_line::ParsedLine;
+use s3_shape::flatten_s3;
+
 /// `ecs.version` of every document.
 pub const ECS_VERSION: &str = "9.3.0";
 /// A JSON object.
@@ -38,9 +42,6 @@ type JsonObject = Map<String, Value>;
 pub const PROVIDER: &str = "cursor";
 /// The tag that marks documents carrying `event.original`.
 pub const PRESERVE_ORIGINAL_TAG: &str = "preserve_original_event";
-
-/// Top-level keys of an S3 line that are never the dynamic event-type key.
-const S3_RESERVED_KEYS: &[&str] = &["metadata", "team_id", "ip_address", "user_email"];
 
 /// ECS keyword fields outside `cursor.audit` that the normalizer copies from the input.
 const ECS_KEYWORD_FIELDS: &[&[&str]] = &[
@@ -128,17 +129,6 @@ impl Normalizer {
             }
             Err(err) => self.error_document_at(text, format!("malformed JSON: {err}"), now),
         })
-    }
-
-    /// Normalizes an already parsed event; `original` is its raw text. Meant for the Admin
-    /// API shape: a map does not keep document order, so for an S3-shaped event with several
-    /// candidate event-type keys the first in key order is taken (lines keep document order).
-    pub fn normalize_event(&self, event: Map<String, Value>, original: &str) -> Normalized {
-        let first_dynamic_key = event
-            .keys()
-            .find(|k| !S3_RESERVED_KEYS.contains(&k.as_str()))
-            .cloned();
-        self.normalize_event_at(event, first_dynamic_key, original, Utc::now())
     }
 
     /// The document for input that could not be read as an event at all (§8): it keeps
@@ -342,136 +332,6 @@ fn take_object(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Va
     match map.remove(key) {
         Some(Value::Object(object)) => Some(object),
         _ => None,
-    }
-}
-
-/// One input line as parsed: an object, with the first key (in document order) that can
-/// name an S3 event type, or the kind of JSON value it was instead.
-enum ParsedLine {
-    Object {
-        event: Map<String, Value>,
-        first_dynamic_key: Option<String>,
-    },
-    NotObject(&'static str),
-}
-
-impl<'de> Deserialize<'de> for ParsedLine {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ParsedLineVisitor)
-    }
-}
-
-struct ParsedLineVisitor;
-
-impl<'de> Visitor<'de> for ParsedLineVisitor {
-    type Value = ParsedLine;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<ParsedLine, A::Error> {
-        let mut event = Map::new();
-        let mut first_dynamic_key = None;
-        while let Some(key) = access.next_key::<String>()? {
-            let value: Value = access.next_value()?;
-            if first_dynamic_key.is_none() && !S3_RESERVED_KEYS.contains(&key.as_str()) {
-                first_dynamic_key = Some(key.clone());
-            }
-            event.insert(key, value);
-        }
-        Ok(ParsedLine::Object {
-            event,
-            first_dynamic_key,
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedLine, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(ParsedLine::NotObject("an array"))
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<ParsedLine, E> {
-        Ok(ParsedLine::NotObject("a boolean"))
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<ParsedLine, E> {
-        Ok(ParsedLine::NotObject("a number"))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<ParsedLine, E> {
-        Ok(ParsedLine::NotObject("a number"))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<ParsedLine, E> {
-        Ok(ParsedLine::NotObject("a number"))
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<ParsedLine, E> {
-        Ok(ParsedLine::NotObject("a string"))
-    }
-
-    fn visit_unit<E>(self) -> Result<ParsedLine, E> {
-        Ok(ParsedLine::NotObject("null"))
-    }
-}
-
-/// §1: flattens an S3-shaped event into the API shape, in place. Further non-reserved
-/// top-level keys go to `unmapped`.
-fn flatten_s3(
-    event: &mut Map<String, Value>,
-    event_type: Option<String>,
-    unmapped: &mut Map<String, Value>,
-    errors: &mut Vec<String>,
-) {
-    let extras: Vec<String> = event
-        .keys()
-        .filter(|k| !S3_RESERVED_KEYS.contains(&k.as_str()) && Some(*k) != event_type.as_ref())
-        .cloned()
-        .collect();
-    for extra in extras {
-        if let Some(value) = event.remove(&extra) {
-            unmapped.insert(extra, value);
-        }
-    }
-    let metadata = event.remove("metadata");
-    if let Some(event_type) = event_type {
-        let payload = event.remove(&event_type).unwrap_or(Value::Null);
-        let data = match payload {
-            Value::Object(data) => data,
-            Value::Null => Map::new(),
-            other => Map::from_iter([("value".to_owned(), other)]),
-        };
-        event.insert("event_type".into(), Value::String(event_type));
-        event.insert("event_data".into(), Value::Object(data));
-    }
-    if let Some(Value::Object(mut metadata)) = metadata {
-        if let Some(id) = metadata.remove("id") {
-            event.insert("event_id".into(), id);
-        }
-        if let Some(timestamp) = metadata.remove("timestamp") {
-            event.insert("timestamp".into(), timestamp);
-        }
-        if let Some(Value::Object(context)) = metadata.remove("context") {
-            for (key, value) in context {
-                if !event.contains_key(&key) {
-                    event.insert(key, value);
-                }
-            }
-        }
-    }
-    if let Some(Value::String(privacy_mode)) = event.get_mut("privacy_mode") {
-        match serde_json::from_str::<Value>(privacy_mode) {
-            Ok(Value::Object(mut parsed)) => {
-                if let Some(mode) = parsed.remove("privacyMode").filter(|m| !m.is_null()) {
-                    event.insert("privacy_mode".into(), mode);
-                }
-            }
-            Ok(_) => {}
-            Err(err) => errors.push(format!(
-                "unable to parse privacy_mode [{privacy_mode}] as JSON: {err}"
-            )),
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `event_data` rules of normalization.md §4–6, applied in the integration's order.
+//! The `event_data` rules of docs/normalization.md §4–6, applied in the integration's order.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -235,7 +235,7 @@ fn known(value: &Value) -> bool {
 /// Applies §4 rules 1–14 (with §5 outcomes and §6 URL parts) for `action`. ECS fields go
 /// to `doc`, `cursor.audit.*` fields to `audit` (the `cursor.audit` object, kept apart so
 /// that each move is one map operation). Errors are appended to `errors`.
-pub fn apply(
+pub(super) fn apply(
     action: Option<&str>,
     mut data: Map<String, Value>,
     doc: &mut Map<String, Value>,

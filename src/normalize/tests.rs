@@ -1,4 +1,4 @@
-//! Focused tests, one per rule of normalization.md that the golden vectors do not show.
+//! Focused tests, one per rule of docs/normalization.md that the golden vectors do not show.
 
 use chrono::TimeZone;
 use serde_json::{Value, json};

@@ -6,12 +6,19 @@ use serde_json::{Map, Value};
 /// The components of a URL, each only when present in the text.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct UrlParts {
+    /// The scheme, without the `:`.
     pub scheme: Option<String>,
+    /// The host: a domain name or an IP literal.
     pub domain: Option<String>,
+    /// The port number.
     pub port: Option<u32>,
+    /// The path (possibly empty).
     pub path: Option<String>,
+    /// The query, without the `?`.
     pub query: Option<String>,
+    /// The fragment, without the `#`.
     pub fragment: Option<String>,
+    /// The user info before `@` (`user` or `user:password`).
     pub user_info: Option<String>,
 }
 

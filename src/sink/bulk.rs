@@ -10,7 +10,9 @@ use serde_json::Value;
 /// Batch limits (`BULK_MAX_BYTES`, `BULK_MAX_ACTIONS`).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
+    /// Maximum uncompressed body size in bytes.
     pub max_bytes: usize,
+    /// Maximum number of documents.
     pub max_actions: usize,
 }
 
@@ -27,6 +29,7 @@ impl Default for BatchLimits {
 /// the dead letter needs if it is rejected.
 #[derive(Debug, Clone)]
 pub struct BatchItem {
+    /// The document `_id`, if any.
     pub id: Option<String>,
     action_start: usize,
     source_start: usize,
@@ -165,7 +168,9 @@ impl BulkBatch {
 /// The `_bulk` response, as far as the sink reads it.
 #[derive(Debug, Deserialize)]
 pub struct BulkResponse {
+    /// True when at least one item failed.
     pub errors: bool,
+    /// One result per item, keyed by action (`create`).
     #[serde(default)]
     pub items: Vec<HashMap<String, BulkItemResult>>,
 }
@@ -173,7 +178,9 @@ pub struct BulkResponse {
 /// One item's result.
 #[derive(Debug, Deserialize)]
 pub struct BulkItemResult {
+    /// The item's HTTP status.
     pub status: u16,
+    /// Why it failed, if it did.
     #[serde(default)]
     pub error: Option<BulkItemError>,
 }
@@ -181,10 +188,13 @@ pub struct BulkItemResult {
 /// Why an item failed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BulkItemError {
+    /// The error `type`.
     #[serde(rename = "type", default)]
     pub kind: String,
+    /// The error `reason`.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The underlying error (`caused_by`), as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caused_by: Option<Value>,
 }

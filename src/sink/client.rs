@@ -9,18 +9,26 @@ use tokio::time::Instant;
 use super::bulk::{BulkBatch, BulkItemError, BulkResponse};
 use super::connection::EsConnection;
 use super::dead_letter::{DeadLetter, DeadLetterRecord};
-use crate::error::{EsError, Retryable};
+use super::error::{BatchError, EsError};
+use crate::error::Retryable;
+use crate::http_body::{BodyError, read_limited, read_prefix};
+use crate::retry::{Backoff, RetryBudget};
 
 /// What happened to one batch. The batch is acknowledged only when `failed == 0`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct BatchOutcome {
+    /// Documents created.
     pub indexed: u64,
+    /// Documents already there (409).
     pub duplicates: u64,
+    /// Documents rejected and stored in the dead letter.
     pub dead_lettered: u64,
+    /// Documents not acknowledged.
     pub failed: u64,
+    /// Requests repeated.
     pub retries: u64,
     /// Why items failed, when some did.
-    pub error: Option<String>,
+    pub error: Option<BatchError>,
 }
 
 impl BatchOutcome {
@@ -30,49 +38,22 @@ impl BatchOutcome {
     }
 }
 
-/// Retry timing: capped exponential backoff with full jitter.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(20),
-        }
+/// The sink's retry timing: 200 ms doubling to 20 s, with jitter.
+pub fn default_backoff() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(20),
+        jitter: true,
     }
 }
 
-impl Backoff {
-    /// The wait before retry number `attempt` (1-based): a random point in
-    /// `[cap/2, cap]` where `cap = min(max, initial * 2^(attempt-1))`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let cap = self
-            .initial
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.max);
-        let half = cap / 2;
-        half + half.mul_f64(jitter_fraction())
-    }
-}
+/// The most of a `_bulk` answer that is read (with `filter_path`, a few hundred bytes an item).
+const MAX_BULK_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// The most of an error answer that is read (for the message).
+const ERROR_BODY_BYTES: usize = 2000;
 
-/// A fraction in [0, 1) from the clock and a counter: jitter needs no cryptographic quality.
-fn jitter_fraction() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
-    let mut x = COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos;
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
+/// How many times writing to the dead letter is tried.
+const DEAD_LETTER_ATTEMPTS: u32 = 5;
 
 /// Sends batches to one data stream.
 #[derive(Debug, Clone)]
@@ -119,7 +100,7 @@ impl EsSink {
         );
         if let Some(pipeline) = &self.pipeline {
             path.push_str("&pipeline=");
-            path.push_str(pipeline);
+            path.extend(url::form_urlencoded::byte_serialize(pipeline.as_bytes()));
         }
         path
     }
@@ -133,24 +114,28 @@ impl EsSink {
             .header(CONTENT_TYPE, "application/x-ndjson")
             .header(CONTENT_ENCODING, "gzip")
             .body(body);
-        let response = self.connection.send(&path, request).await?;
+        let mut response = self.connection.send(&path, request).await?;
         let status = response.status().as_u16();
         let retry_after = crate::retry::retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| EsError::Transport {
-                url: url.clone(),
-                source,
-            })?;
         if !(200..300).contains(&status) {
+            let prefix = read_prefix(&mut response, ERROR_BODY_BYTES).await;
             return Err(EsError::Status {
                 url,
                 status,
-                body: String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned(),
+                body: String::from_utf8_lossy(&prefix).into_owned(),
                 retry_after,
             });
         }
+        let bytes = match read_limited(&mut response, MAX_BULK_RESPONSE_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::Transport(source)) => return Err(EsError::Transport { url, source }),
+            Err(err @ BodyError::TooLarge { .. }) => {
+                return Err(EsError::BadResponse {
+                    url,
+                    message: format!("the _bulk answer is too large: {err}"),
+                });
+            }
+        };
         serde_json::from_slice(&bytes).map_err(|err| EsError::BadResponse {
             url,
             message: format!("not a _bulk response: {err}"),
@@ -164,14 +149,14 @@ impl EsSink {
         let mut outcome = BatchOutcome::default();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         let mut rejected: Vec<(usize, u16, Option<BulkItemError>)> = Vec::new();
-        let mut attempt: u32 = 0;
+        let mut budget = RetryBudget::new(self.backoff, deadline);
         while !pending.is_empty() {
             let subset = (pending.len() != batch.len()).then_some(pending.as_slice());
             let body = match batch.gzip_body(subset) {
                 Ok(body) => body,
                 Err(err) => {
                     outcome.failed += pending.len() as u64;
-                    outcome.error = Some(format!("cannot compress the bulk body: {err}"));
+                    outcome.error = Some(BatchError::Compress(err));
                     break;
                 }
             };
@@ -180,20 +165,27 @@ impl EsSink {
                 Ok(response) => {
                     let results = response.into_results();
                     if results.len() != pending.len() {
-                        outcome.error = Some(format!(
-                            "_bulk answered {} items for {} documents",
-                            results.len(),
-                            pending.len()
-                        ));
+                        outcome.error = Some(BatchError::ItemCount {
+                            answered: results.len(),
+                            sent: pending.len(),
+                        });
                     } else {
                         let mut retry = Vec::new();
                         for (index, result) in pending.iter().copied().zip(results) {
                             match result.status {
                                 200 | 201 => outcome.indexed += 1,
                                 409 => outcome.duplicates += 1,
-                                429 | 500..=599 => {
-                                    outcome.error =
-                                        result.error.as_ref().map(BulkItemError::describe);
+                                // 401/403 per item (a key without `create_doc` on
+                                // this data stream) are not properties of the
+                                // document: retried, then failed, never dead-lettered.
+                                401 | 403 | 429 | 500..=599 => {
+                                    outcome.error = Some(BatchError::ItemsRefused(
+                                        result
+                                            .error
+                                            .as_ref()
+                                            .map(BulkItemError::describe)
+                                            .unwrap_or_default(),
+                                    ));
                                     retry.push(index);
                                 }
                                 status => rejected.push((index, status, result.error)),
@@ -209,36 +201,38 @@ impl EsSink {
                     {
                         retry_after = *after;
                     }
-                    outcome.error = Some(err.to_string());
+                    outcome.error = Some(BatchError::Request(err));
                 }
                 Err(err) => {
                     outcome.failed += pending.len() as u64;
-                    outcome.error = Some(err.to_string());
+                    outcome.error = Some(BatchError::Request(err));
                     pending.clear();
                 }
             }
             if pending.is_empty() {
                 break;
             }
-            attempt += 1;
-            let wait = retry_after.unwrap_or_else(|| self.backoff.delay(attempt));
-            if Instant::now() + wait >= deadline {
-                outcome.failed += pending.len() as u64;
-                let last = outcome.error.take().unwrap_or_default();
-                outcome.error = Some(format!(
-                    "{}; last error: {last}",
-                    EsError::DeadlineReached {
+            let wait = match budget.next_wait(retry_after) {
+                Ok(wait) => wait,
+                Err(_) => {
+                    outcome.failed += pending.len() as u64;
+                    let last = outcome
+                        .error
+                        .take()
+                        .unwrap_or_else(|| BatchError::ItemsRefused(String::new()));
+                    outcome.error = Some(BatchError::DeadlineReached {
                         url: self.connection.base_url.clone(),
-                        attempts: attempt,
-                    }
-                ));
-                break;
-            }
+                        attempts: budget.failures(),
+                        last: Box::new(last),
+                    });
+                    break;
+                }
+            };
             tracing::warn!(
-                attempt,
+                attempt = budget.failures(),
                 pending = pending.len(),
-                wait_ms = wait.as_millis() as u64,
-                error = outcome.error.as_deref().unwrap_or(""),
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                error = %outcome.error.as_ref().map(ToString::to_string).unwrap_or_default(),
                 "retrying bulk request"
             );
             outcome.retries += 1;
@@ -282,7 +276,7 @@ impl EsSink {
                 }
             })
             .collect();
-        let mut attempt = 0;
+        let mut budget = RetryBudget::new(self.backoff, deadline);
         loop {
             match self.dead_letter.write(&records).await {
                 Ok(location) => {
@@ -292,46 +286,22 @@ impl EsSink {
                     return;
                 }
                 Err(err) => {
-                    attempt += 1;
-                    let wait = self.backoff.delay(attempt);
-                    if !err.is_retryable() || attempt >= 5 || Instant::now() + wait >= deadline {
+                    let retry = err.is_retryable()
+                        && budget.failures() + 1 < DEAD_LETTER_ATTEMPTS
+                        && budget.pause(None).await;
+                    if !retry {
                         tracing::error!(count = records.len(), error = %err, first_reason = %records[0].reason,
                             "rejected documents could not be dead-lettered");
                         outcome.failed += records.len() as u64;
-                        outcome.error = Some(format!(
-                            "{} rejected: {}; {err}",
-                            records.len(),
-                            records[0].reason
-                        ));
+                        outcome.error = Some(BatchError::DeadLetter {
+                            count: records.len(),
+                            reason: records[0].reason.clone(),
+                            source: err,
+                        });
                         return;
                     }
-                    tokio::time::sleep(wait).await;
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_caps_and_jitters() {
-        let backoff = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for attempt in 1..30 {
-            let cap = Duration::from_millis(100 * (1u64 << (attempt - 1).min(20)))
-                .min(Duration::from_secs(1));
-            let delay = backoff.delay(attempt);
-            assert!(
-                delay >= cap / 2 && delay <= cap,
-                "attempt {attempt}: {delay:?}"
-            );
-        }
-        let samples: std::collections::HashSet<_> = (0..20).map(|_| backoff.delay(5)).collect();
-        assert!(samples.len() > 1, "jitter varies");
     }
 }

@@ -7,36 +7,49 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::DeadLetterError;
+use super::error::DeadLetterError;
 
 /// One rejected document.
 #[derive(Debug, Serialize)]
 pub struct DeadLetterRecord {
+    /// When the document was dead-lettered.
     #[serde(rename = "@timestamp")]
     pub timestamp: String,
     /// The data stream the document was meant for.
     pub index: String,
+    /// The document `_id`, if it had one.
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The HTTP status of the item in the `_bulk` response.
     pub status: u16,
+    /// Why it was rejected, as text.
     pub reason: String,
+    /// The item's error from the `_bulk` response, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<super::bulk::BulkItemError>,
     /// Where the line came from (`s3://bucket/key` or a file path) and its number.
     pub source: String,
+    /// The 1-based line number in `source`.
     pub line: u64,
+    /// The normalized document that was rejected.
     pub document: Value,
+    /// The raw input line.
     pub original: String,
 }
 
 /// The configured destination.
 #[derive(Debug, Clone)]
 pub enum DeadLetter {
+    /// NDJSON objects in an S3 bucket.
     S3 {
+        /// The S3 client.
         client: aws_sdk_s3::Client,
+        /// The bucket.
         bucket: String,
+        /// The key prefix of the objects.
         prefix: String,
     },
+    /// NDJSON files in a local directory.
     Directory(PathBuf),
     /// None configured: rejected documents count as failed, never as delivered.
     Disabled,

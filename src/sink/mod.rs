@@ -4,49 +4,14 @@
 pub mod bulk;
 pub mod client;
 pub mod connection;
+pub mod counts;
 pub mod dead_letter;
+pub mod error;
 pub mod templates;
 
 pub use bulk::{BatchLimits, BulkBatch};
-pub use client::{Backoff, BatchOutcome, EsSink};
+pub use client::{BatchOutcome, EsSink, default_backoff};
 pub use connection::{EsConnection, EsSettings, decode_cloud_id};
+pub use counts::Counts;
 pub use dead_letter::DeadLetter;
-
-/// Delivery counts, per source and in total.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    /// Documents produced from the input (one per non-blank line).
-    pub read: u64,
-    pub indexed: u64,
-    pub duplicates: u64,
-    pub dead_lettered: u64,
-    /// Documents not acknowledged (not indexed, not already there, not dead-lettered).
-    pub failed: u64,
-    /// Bulk requests repeated after throttling, server errors or transport errors.
-    pub retries: u64,
-}
-
-impl Counts {
-    /// Adds a batch's outcome.
-    pub fn add_outcome(&mut self, outcome: &BatchOutcome) {
-        self.indexed += outcome.indexed;
-        self.duplicates += outcome.duplicates;
-        self.dead_lettered += outcome.dead_lettered;
-        self.retries += outcome.retries;
-    }
-
-    /// Adds another count.
-    pub fn add(&mut self, other: &Counts) {
-        self.read += other.read;
-        self.indexed += other.indexed;
-        self.duplicates += other.duplicates;
-        self.dead_lettered += other.dead_lettered;
-        self.failed += other.failed;
-        self.retries += other.retries;
-    }
-
-    /// Documents accounted for: indexed, already indexed, or dead-lettered.
-    pub fn acknowledged(&self) -> u64 {
-        self.indexed + self.duplicates + self.dead_lettered
-    }
-}
+pub use error::{BatchError, DeadLetterError, EsError};

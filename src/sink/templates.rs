@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::connection::EsConnection;
-use crate::error::EsError;
+use super::error::EsError;
 use crate::normalize::{BOOLEAN_FIELDS, LONG_FIELDS};
 
 /// Our index template's name.
@@ -16,10 +16,15 @@ pub const INTEGRATION_TEMPLATE: &str = "logs-cursor.audit";
 /// Above the built-in `logs` template (100) and Fleet's integration templates (200).
 pub const PRIORITY: u64 = 250;
 
+/// The most of an answer to `GET /` that is read.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// Which search engine answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
+    /// Elasticsearch.
     Elasticsearch,
+    /// OpenSearch.
     OpenSearch,
 }
 
@@ -36,7 +41,14 @@ impl Engine {
 /// What `setup` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetupResult {
-    Installed { engine: Engine, version: String },
+    /// Our templates were installed.
+    Installed {
+        /// The engine that answered.
+        engine: Engine,
+        /// Its version.
+        version: String,
+    },
+    /// The integration's own template is there; nothing was installed.
     IntegrationTemplatePresent,
 }
 
@@ -187,8 +199,15 @@ pub async fn detect_engine(connection: &EsConnection) -> Result<(Engine, String)
     let response = connection
         .send("/", connection.request(reqwest::Method::GET, "/"))
         .await?;
+    let mut response = response;
     let status = response.status().as_u16();
-    let body: Value = response.json().await.map_err(|err| EsError::BadResponse {
+    let bytes = crate::http_body::read_limited(&mut response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|err| EsError::BadResponse {
+            url: url.clone(),
+            message: err.to_string(),
+        })?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|err| EsError::BadResponse {
         url: url.clone(),
         message: err.to_string(),
     })?;
@@ -224,7 +243,9 @@ async fn put(connection: &EsConnection, path: &str, body: &Value) -> Result<(), 
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let body = response.text().await.unwrap_or_default();
+    let mut response = response;
+    let prefix = crate::http_body::read_prefix(&mut response, 2000).await;
+    let body = String::from_utf8_lossy(&prefix).into_owned();
     Err(EsError::Status {
         url,
         status,

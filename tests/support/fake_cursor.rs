@@ -1,5 +1,5 @@
 //! A fake Cursor Admin API (`GET /teams/audit-logs`) that follows
-//! `/work/shared/spec/cursor-admin-api.md`: HTTP Basic auth with the key as user name, a rolling
+//! docs/cursor-admin-api.md: HTTP Basic auth with the key as user name, a rolling
 //! rate limit answered with the documented 429 body, the 30-day range and retention rules,
 //! newest-first pages with inclusive edges, events recorded "late", and injected faults.
 //!

@@ -3,11 +3,12 @@
 //! items all carry a given status.
 
 use std::collections::VecDeque;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::http::{Request, every_item_answer, read_request};
 
 /// What to do with the next request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,50 +85,21 @@ impl FaultProxy {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 async fn handle(
     mut stream: TcpStream,
     state: &Mutex<State>,
     http: &reqwest::Client,
     upstream: &str,
 ) -> std::io::Result<()> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(end) = find(&buffer, b"\r\n\r\n") {
-            break end;
-        }
+    let Some(request) = read_request(&mut stream).await? else {
+        return Ok(());
     };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or_default().split(' ');
-    let method = request_line.next().unwrap_or_default().to_owned();
-    let path = request_line.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buffer[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
+    let Request {
+        method,
+        path,
+        headers,
+        body,
+    } = request.clone();
     let fault = state.lock().unwrap().faults.pop_front();
     state.lock().unwrap().requests.push(Recorded {
         method: method.clone(),
@@ -144,23 +116,10 @@ async fn handle(
             )
             .into_bytes(),
         ),
-        Some(Fault::EveryItem(status)) => {
-            let mut text = String::new();
-            if body.starts_with(&[0x1f, 0x8b]) {
-                flate2::read::MultiGzDecoder::new(&body[..]).read_to_string(&mut text)?;
-            } else {
-                text = String::from_utf8_lossy(&body).into_owned();
-            }
-            let actions = text.lines().filter(|l| !l.is_empty()).count() / 2;
-            let item = format!(
-                r#"{{"create":{{"status":{status},"error":{{"type":"es_rejected_execution_exception","reason":"injected"}}}}}}"#
-            );
-            let items = vec![item; actions].join(",");
-            (
-                200,
-                format!(r#"{{"errors":true,"items":[{items}]}}"#).into_bytes(),
-            )
-        }
+        Some(Fault::EveryItem(status)) => (
+            200,
+            every_item_answer(&request, status, "es_rejected_execution_exception"),
+        ),
         None | Some(Fault::DelayMs(_)) => {
             if let Some(Fault::DelayMs(ms)) = fault {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

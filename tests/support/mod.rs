@@ -3,7 +3,10 @@
 
 pub mod fake_cursor;
 pub mod fault_proxy;
+pub mod hostile;
+pub mod http;
 pub mod services;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 

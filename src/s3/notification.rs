@@ -1,19 +1,19 @@
-//! S3 objects as line sources: notification parsing (S3, SNS-wrapped, EventBridge), key
-//! decoding, suffix filtering and a streamed GetObject body that is never held in memory.
-
-use std::io::Read;
+//! S3 notifications: which objects an S3 event, an SNS-wrapped one, an EventBridge
+//! "Object Created" event or an SQS message body points at; key decoding and the suffix
+//! filter.
 
 use serde::Deserialize;
-
-use crate::aws::aws_error_message;
 
 /// One object a notification points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
+    /// The bucket name.
     pub bucket: String,
     /// The decoded key (notifications carry it URL-encoded).
     pub key: String,
+    /// The ETag, without quotes.
     pub etag: Option<String>,
+    /// The bucket's region, when the notification gives it.
     pub region: Option<String>,
 }
 
@@ -22,7 +22,25 @@ pub struct ObjectRef {
 pub enum Notification {
     /// `s3:TestEvent`, sent when a notification is configured: acknowledged and ignored.
     Test,
+    /// The objects created.
     Objects(Vec<ObjectRef>),
+}
+
+/// Why a message is not a notification this path can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    /// The body is not JSON.
+    #[error("message body is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// It has `Records` but they do not locate an object.
+    #[error("not an S3 event notification: {0}")]
+    BadS3Event(#[source] serde_json::Error),
+    /// Some other JSON.
+    #[error("not an S3 notification (keys: {keys:?})")]
+    Unrecognized {
+        /// The keys of the JSON object received.
+        keys: Vec<String>,
+    },
 }
 
 /// Decodes an S3 notification key: `+` is a space and `%xx` a byte (UTF-8).
@@ -101,7 +119,7 @@ struct DetailObject {
     etag: Option<String>,
 }
 
-fn strip_quotes(etag: &str) -> String {
+pub(crate) fn strip_quotes(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }
 
@@ -109,6 +127,7 @@ fn strip_quotes(etag: &str) -> String {
 /// required (emulators and some relays leave out `userIdentity`, `requestParameters` …).
 #[derive(Debug, Clone, Deserialize)]
 pub struct S3Notification {
+    /// `Records`.
     #[serde(rename = "Records")]
     pub records: Vec<S3Record>,
 }
@@ -117,30 +136,38 @@ pub struct S3Notification {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3Record {
+    /// `eventName`, e.g. `ObjectCreated:Put`.
     #[serde(default)]
     pub event_name: Option<String>,
+    /// `awsRegion`.
     #[serde(default)]
     pub aws_region: Option<String>,
+    /// `s3`.
     pub s3: S3Entity,
 }
 
 /// `Records[].s3`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct S3Entity {
+    /// `bucket`.
     pub bucket: S3Bucket,
+    /// `object`.
     pub object: S3Object,
 }
 
 /// `Records[].s3.bucket`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct S3Bucket {
+    /// `name`: the bucket name.
     pub name: String,
 }
 
 /// `Records[].s3.object` (the key as S3 encodes it in notifications).
 #[derive(Debug, Clone, Deserialize)]
 pub struct S3Object {
+    /// `key`: URL-encoded.
     pub key: String,
+    /// `eTag`.
     #[serde(default, rename = "eTag")]
     pub e_tag: Option<String>,
 }
@@ -182,9 +209,9 @@ pub fn object_of_eventbridge(value: &serde_json::Value) -> Option<ObjectRef> {
 
 /// Parses an SQS message body: an S3 notification, the same wrapped by SNS, an EventBridge
 /// "Object Created" event, or the `s3:TestEvent`.
-pub fn parse_notification(body: &str) -> Result<Notification, String> {
+pub fn parse_notification(body: &str) -> Result<Notification, NotificationError> {
     let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|err| format!("message body is not JSON: {err}"))?;
+        serde_json::from_str(body).map_err(NotificationError::NotJson)?;
     if let Ok(envelope) = serde_json::from_value::<SnsEnvelope>(value.clone())
         && envelope.kind == "Notification"
     {
@@ -196,93 +223,18 @@ pub fn parse_notification(body: &str) -> Result<Notification, String> {
         return Ok(Notification::Test);
     }
     if value.get("Records").is_some() {
-        let event: S3Notification = serde_json::from_value(value)
-            .map_err(|err| format!("not an S3 event notification: {err}"))?;
+        let event: S3Notification =
+            serde_json::from_value(value).map_err(NotificationError::BadS3Event)?;
         return Ok(Notification::Objects(objects_of_s3_event(event)));
     }
     if let Some(object) = object_of_eventbridge(&value) {
         return Ok(Notification::Objects(vec![object]));
     }
-    let keys: Vec<&str> = value
+    let keys = value
         .as_object()
-        .map(|o| o.keys().map(String::as_str).collect())
+        .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
-    Err(format!("not an S3 notification (keys: {keys:?})"))
-}
-
-/// Failures fetching an object.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot get s3://{bucket}/{key}: {message}")]
-pub struct GetObjectError {
-    pub bucket: String,
-    pub key: String,
-    pub message: String,
-    pub not_found: bool,
-}
-
-/// An object's body as a blocking reader (for the reading thread) and its ETag.
-pub struct OpenedObject {
-    pub reader: Box<dyn Read + Send>,
-    pub etag: Option<String>,
-    pub size: Option<i64>,
-}
-
-/// Starts a streamed GetObject. Call from async context; read the body from a blocking thread.
-pub async fn open_object(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<OpenedObject, GetObjectError> {
-    let output = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|err| GetObjectError {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            not_found: err.as_service_error().is_some_and(|e| e.is_no_such_key()),
-            message: aws_error_message(&err),
-        })?;
-    let etag = output.e_tag().map(strip_quotes);
-    let size = output.content_length();
-    let body = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
-    Ok(OpenedObject {
-        reader: Box::new(body),
-        etag,
-        size,
-    })
-}
-
-/// Every object key under `prefix`, in key order (for `YYYY/MM/DD/` keys: oldest first).
-pub async fn list_keys(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<String>, String> {
-    let mut keys = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            format!(
-                "cannot list s3://{bucket}/{prefix}: {}",
-                aws_error_message(&err)
-            )
-        })?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-    }
-    keys.sort();
-    Ok(keys)
+    Err(NotificationError::Unrecognized { keys })
 }
 
 #[cfg(test)]
@@ -324,7 +276,9 @@ mod tests {
         assert_eq!(parse_notification(bridge).unwrap(), expected);
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00Z","Bucket":"audit"}"#;
         assert_eq!(parse_notification(test).unwrap(), Notification::Test);
-        let err = parse_notification(r#"{"hello":"world"}"#).unwrap_err();
+        let err = parse_notification(r#"{"hello":"world"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("hello"), "{err}");
         assert!(parse_notification("not json").is_err());
     }
@@ -344,7 +298,7 @@ mod tests {
         );
         // A record that does not say which object is an error, never silently skipped.
         let no_key = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"audit"},"object":{}}}]}"#;
-        let err = parse_notification(no_key).unwrap_err();
+        let err = parse_notification(no_key).unwrap_err().to_string();
         assert!(err.contains("key"), "{err}");
     }
 }

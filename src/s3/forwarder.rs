@@ -1,10 +1,14 @@
 //! The S3 path: one notified object → normalized documents in Elasticsearch, resuming after
 //! the lines an earlier invocation acknowledged. Shared by the Lambda handler and `ship s3://`.
 
-use crate::checkpoint::{ObjectProgress, ObjectProgressStore};
-use crate::pipeline::{Deadline, NewestTimestamp, Provenance, Shipper};
+use super::notification::{ObjectRef, has_accepted_suffix};
+use super::object::{GetObjectError, open_object};
+use super::progress::{ObjectProgress, ObjectProgressStore};
+use crate::checkpoint::CheckpointError;
+use crate::deadline::Deadline;
+use crate::error::Retryable;
+use crate::shipping::{NewestTimestamp, Provenance, ShipError, Shipper};
 use crate::sink::{Counts, EsSink};
-use crate::source::s3_object::{ObjectRef, has_accepted_suffix, open_object};
 
 /// Default `S3_KEY_SUFFIXES`.
 pub const DEFAULT_SUFFIXES: &str = ".jsonl.gz,.jsonl,.ndjson.gz,.ndjson,.gz";
@@ -12,27 +16,59 @@ pub const DEFAULT_SUFFIXES: &str = ".jsonl.gz,.jsonl,.ndjson.gz,.ndjson,.gz";
 /// Everything the S3 path needs, built once per process.
 #[derive(Debug, Clone)]
 pub struct S3Forwarder {
+    /// Lines to batches.
     pub shipper: Shipper,
+    /// Where batches go.
     pub sink: EsSink,
+    /// Reads the objects.
     pub s3: aws_sdk_s3::Client,
+    /// Where per-object progress is kept.
     pub progress: ObjectProgressStore,
+    /// Keys with other endings are skipped (`S3_KEY_SUFFIXES`).
     pub suffixes: Vec<String>,
     /// Region for provenance fields when the notification does not say.
     pub region: String,
 }
 
+/// Why an object was not completely forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// Its progress could not be read or recorded.
+    #[error("{0}")]
+    Progress(#[from] CheckpointError),
+    /// It could not be fetched.
+    #[error("{0}")]
+    Get(#[from] GetObjectError),
+    /// Shipping its lines stopped.
+    #[error("{0}")]
+    Ship(#[from] ShipError),
+    /// Not every document was acknowledged, for no more precise reason.
+    #[error("not all documents were acknowledged")]
+    Incomplete,
+}
+
+impl Retryable for ObjectError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            ObjectError::Progress(err) => err.is_retryable(),
+            ObjectError::Get(err) => !err.not_found,
+            ObjectError::Ship(err) => err.is_retryable(),
+            ObjectError::Incomplete => true,
+        }
+    }
+}
+
 /// What happened to one object.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ObjectResult {
     /// Every line acknowledged (or nothing to do): the notification can be deleted.
     pub complete: bool,
+    /// What was read and delivered.
     pub counts: Counts,
-    /// Skipped by the suffix filter.
-    pub skipped: bool,
-    /// Already complete in an earlier invocation.
-    pub already_complete: bool,
+    /// Every line up to and including this one is acknowledged.
     pub lines_acknowledged: u64,
-    pub error: Option<String>,
+    /// Why not complete.
+    pub error: Option<ObjectError>,
     /// The newest `@timestamp` shipped (for the lag metric).
     pub newest: NewestTimestamp,
 }
@@ -45,11 +81,10 @@ impl S3Forwarder {
             tracing::info!(object = %name, suffixes = ?self.suffixes, "skipped: the key has none of the S3_KEY_SUFFIXES");
             return ObjectResult {
                 complete: true,
-                skipped: true,
                 ..ObjectResult::default()
             };
         }
-        let failed = |error: String| {
+        let failed = |error: ObjectError| {
             tracing::error!(object = %name, error = %error, "object not forwarded");
             ObjectResult {
                 error: Some(error),
@@ -65,12 +100,12 @@ impl S3Forwarder {
             {
                 Ok(progress) if progress.complete => return already_complete(&name, progress),
                 Ok(_) => {}
-                Err(err) => return failed(err.to_string()),
+                Err(err) => return failed(err.into()),
             }
         }
         let opened = match open_object(&self.s3, &object.bucket, &object.key).await {
             Ok(opened) => opened,
-            Err(err) => return failed(err.to_string()),
+            Err(err) => return failed(err.into()),
         };
         let etag = opened.etag.clone().or_else(|| object.etag.clone());
         let progress = match self
@@ -79,7 +114,7 @@ impl S3Forwarder {
             .await
         {
             Ok(progress) => progress,
-            Err(err) => return failed(err.to_string()),
+            Err(err) => return failed(err.into()),
         };
         if progress.complete {
             return already_complete(&name, progress);
@@ -108,9 +143,8 @@ impl S3Forwarder {
             complete: report.complete,
             counts: report.counts,
             lines_acknowledged: report.acknowledged_through_line,
-            error: report.error.clone(),
-            newest: report.newest.clone(),
-            ..ObjectResult::default()
+            error: report.error.map(ObjectError::Ship),
+            newest: report.newest,
         };
         if new_progress != progress
             && let Err(err) = self
@@ -119,7 +153,7 @@ impl S3Forwarder {
                 .await
         {
             result.complete = false;
-            result.error = Some(err.to_string());
+            result.error = Some(ObjectError::Progress(err));
         }
         if result.complete {
             tracing::info!(object = %name, read = result.counts.read, indexed = result.counts.indexed,
@@ -127,7 +161,7 @@ impl S3Forwarder {
                 resumed_after_line = progress.lines_acknowledged, "object forwarded");
         } else {
             tracing::warn!(object = %name, lines_acknowledged = result.lines_acknowledged,
-                error = result.error.as_deref().unwrap_or(""), "object not complete; a redelivery resumes after the acknowledged lines");
+                error = %result.error.as_ref().map(ToString::to_string).unwrap_or_default(), "object not complete; a redelivery resumes after the acknowledged lines");
         }
         result
     }
@@ -137,7 +171,6 @@ fn already_complete(name: &str, progress: ObjectProgress) -> ObjectResult {
     tracing::info!(object = %name, lines = progress.lines_acknowledged, "already forwarded by an earlier delivery");
     ObjectResult {
         complete: true,
-        already_complete: true,
         lines_acknowledged: progress.lines_acknowledged,
         ..ObjectResult::default()
     }

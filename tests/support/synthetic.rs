@@ -1,5 +1,6 @@
-//! Realistic synthetic Cursor audit events of both shapes, for benchmarks, load tests and
-//! demos. Deterministic for a given seed; no external randomness.
+//! Realistic synthetic Cursor audit events of both shapes, for tests, benchmarks and the
+//! event generator example. Deterministic for a given seed; no external randomness.
+//! Shared by path: `benches/` and `examples/` include this file with `#[path]`.
 
 use serde_json::{Value, json};
 
@@ -96,7 +97,7 @@ impl EventGenerator {
             self.sequence
         );
         let timestamp = chrono::DateTime::from_timestamp_millis(self.clock_ms)
-            .map(|dt| crate::normalize::format_millis(&dt))
+            .map(|dt| cursor_audit_forwarder::normalize::format_millis(&dt))
             .unwrap_or_default();
         let ip = if self.chance(10) {
             "unknown".to_owned()
@@ -235,36 +236,5 @@ impl EventGenerator {
         line.insert("team_id".into(), json!("15767141"));
         line.insert("user_email".into(), json!(email));
         Value::Object(line).to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deterministic_and_valid_json() {
-        let a: Vec<String> = {
-            let mut g = EventGenerator::new(7);
-            (0..200).map(|_| g.next_line()).collect()
-        };
-        let mut g = EventGenerator::new(7);
-        for line in &a {
-            assert_eq!(line, &g.next_line());
-            let value: Value = serde_json::from_str(line).unwrap();
-            assert!(value.is_object());
-        }
-    }
-
-    #[test]
-    fn normalizes_without_errors() {
-        let normalizer = crate::normalize::Normalizer::default();
-        let mut g = EventGenerator::new(1);
-        for _ in 0..2000 {
-            let line = g.next_line();
-            let n = normalizer.normalize_line(line.as_bytes()).unwrap();
-            assert!(!n.has_error, "{line} → {:?}", n.to_value());
-            assert!(n.id.is_some());
-        }
     }
 }

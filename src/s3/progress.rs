@@ -1,9 +1,6 @@
-//! Progress that must survive an invocation. For the S3 path: how many lines of an object
-//! are acknowledged (so that a redelivered notification resumes instead of starting over),
-//! one item per object version. For the API path ([`poll`]): the poll checkpoint and the
-//! lease. Stored in the DynamoDB table `CHECKPOINT_TABLE` (partition key `pk`, string).
-
-pub mod poll;
+//! How far each notified object got: how many of its lines are acknowledged, so that a
+//! redelivered notification resumes instead of starting over. One item per object version
+//! in the checkpoint table (`object#<bucket>/<key>#<etag>`).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::aws::aws_error_message;
+use crate::checkpoint::{CheckpointError, is_condition_failure, number, read_item};
 
 /// How far an object got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,68 +19,21 @@ pub struct ObjectProgress {
     pub complete: bool,
 }
 
-/// Failures reading or writing progress, checkpoints and leases.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    #[error("checkpoint table {table}, item {pk}: {message}")]
-    DynamoDb {
-        table: String,
-        pk: String,
-        message: String,
-    },
-    #[error("checkpoint file {path}: {message}")]
-    File { path: String, message: String },
-    #[error("the poll lease ({what}) was taken over by another poller; stopped without writing")]
-    LeaseLost { what: String },
-}
-
-impl crate::error::Retryable for CheckpointError {
-    fn is_retryable(&self) -> bool {
-        !matches!(self, CheckpointError::File { .. })
-    }
-}
-
 /// Per-object progress items expire after this long (the table's TTL attribute is `ttl`).
 pub const OBJECT_PROGRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Where object progress lives.
 #[derive(Debug, Clone)]
 pub enum ObjectProgressStore {
+    /// In the DynamoDB table `CHECKPOINT_TABLE`.
     DynamoDb {
+        /// The DynamoDB client.
         client: aws_sdk_dynamodb::Client,
+        /// The table.
         table: String,
     },
     /// No table configured (command-line use): every object starts from its first line.
     Disabled,
-}
-
-/// A DynamoDB item as the SDK returns it.
-type Item = HashMap<String, AttributeValue>;
-
-/// The item `pk` of `table`, read consistently (`None` when there is none).
-async fn read_item(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    pk: &str,
-) -> Result<Option<Item>, CheckpointError> {
-    let output = client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(pk.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|err| CheckpointError::DynamoDb {
-            table: table.to_owned(),
-            pk: pk.to_owned(),
-            message: aws_error_message(&err),
-        })?;
-    Ok(output.item)
-}
-
-/// A number attribute of an item.
-fn number(item: &Item, name: &str) -> Option<u64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
 }
 
 fn object_pk(bucket: &str, key: &str, etag: Option<&str>) -> String {
@@ -166,13 +117,7 @@ impl ObjectProgressStore {
         match result {
             Ok(_) => Ok(()),
             // Someone recorded more progress already: nothing to do.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if is_condition_failure(&err) => Ok(()),
             Err(err) => Err(CheckpointError::DynamoDb {
                 table: table.clone(),
                 pk,

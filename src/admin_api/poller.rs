@@ -1,0 +1,315 @@
+//! The Admin API poller: one run takes the lease, reads the checkpoint, and pages through
+//! windows of time up to the run's start, shipping each page and moving the checkpoint only
+//! after the sink acknowledged it. Shared by `poll --once` and the scheduled Lambda handler.
+//!
+//! Guarantees:
+//! - A window's `endTime` is fixed while it is paged; windows tile time without gaps, each
+//!   at most `CURSOR_MAX_WINDOW` (≤ 30 days) long.
+//! - The checkpoint records the window, the next page and the events acknowledged in it, so
+//!   a crash after page k resumes at page k + 1 (a late insertion can only shift events to
+//!   later pages: at worst an event is read twice, and its `_id` drops the copy).
+//! - Each run starts `CURSOR_OVERLAP` behind what was collected, for events Cursor records
+//!   late. Page order is never trusted: progress is the window's end, never "the last event".
+//! - Starts are clamped inside the API's 30 days; a clamp that skips time is logged with the
+//!   exact range lost.
+//! - A lease (with a fencing generation) keeps two pollers from running at once.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
+
+use super::client::{CursorApiClient, CursorApiError};
+use super::lease::{LeaseKeeper, lease_owner};
+use super::page_batches::PageBatches;
+use super::report::{PollError, PollOutcome, PollReport, StopReason};
+use super::store::{Lease, LeaseAttempt, PollCheckpoint, PollStore, WindowProgress};
+use super::windows::{PollSettings, next_window, whole_millis};
+use super::wire::rfc3339;
+use crate::deadline::Deadline;
+use crate::output::DocumentWriter;
+use crate::shipping::Shipper;
+use crate::sink::{BulkBatch, Counts, EsSink};
+
+/// Where documents go.
+#[derive(Debug, Clone)]
+pub enum PollOutput {
+    /// Index them.
+    Index(Box<EsSink>),
+    /// Print them on stdout (dry run): no lease, the checkpoint is read but never written.
+    Print,
+}
+
+/// Everything a run needs, built once per process.
+#[derive(Debug)]
+pub struct Poller<S: PollStore> {
+    /// The Admin API.
+    pub api: Arc<CursorApiClient>,
+    /// The checkpoint and the lease.
+    pub store: Arc<S>,
+    /// Events to batches.
+    pub shipper: Shipper,
+    /// Where documents go.
+    pub output: PollOutput,
+    /// Windows, overlap, lease and retry budget.
+    pub settings: PollSettings,
+}
+
+/// Why a run stopped before catching up.
+enum Interrupted {
+    Stopped(StopReason),
+    Failed(PollError),
+}
+
+impl<E: Into<PollError>> From<E> for Interrupted {
+    fn from(error: E) -> Interrupted {
+        Interrupted::Failed(error.into())
+    }
+}
+
+impl<S: PollStore> Poller<S> {
+    /// One run: lease, windows, pages, checkpoint; never panics, always reports.
+    pub async fn poll_once(&self, deadline: Deadline) -> PollReport {
+        let started = Instant::now();
+        let requests_before = self.api.stats.requests.load(Ordering::Relaxed);
+        let throttled_before = self.api.stats.throttled.load(Ordering::Relaxed);
+        let retries_before = self.api.stats.retries.load(Ordering::Relaxed);
+        let mut report = PollReport {
+            counts: Counts::default(),
+            requests: 0,
+            throttled: 0,
+            api_retries: 0,
+            pages: 0,
+            windows: 0,
+            collected_until: None,
+            newest_event: None,
+            outcome: PollOutcome::CaughtUp,
+            seconds: 0.0,
+        };
+        let lease = match self.output {
+            PollOutput::Print => None,
+            PollOutput::Index(_) => {
+                let owner = lease_owner();
+                match self
+                    .store
+                    .acquire(&owner, self.settings.lease_duration)
+                    .await
+                {
+                    Ok(LeaseAttempt::Acquired(lease)) => Some(lease),
+                    Ok(LeaseAttempt::Held { owner, expires_at }) => {
+                        tracing::info!(holder = %owner, expires_at = ?expires_at.map(DateTime::<Utc>::from),
+                            state = %self.store.describe(), "another poller holds the lease; nothing to do");
+                        report.outcome = PollOutcome::LeaseHeld { owner, expires_at };
+                        report.seconds = started.elapsed().as_secs_f64();
+                        return report;
+                    }
+                    Err(err) => {
+                        report.outcome = PollOutcome::Failed(err.into());
+                        report.seconds = started.elapsed().as_secs_f64();
+                        return report;
+                    }
+                }
+            }
+        };
+        if let Some(last) = lease.as_ref().and_then(|l| l.last_request_at) {
+            self.api.pacer.carry_over(last);
+        }
+        let keeper = lease.as_ref().map(|lease| {
+            LeaseKeeper::start(
+                self.store.clone(),
+                lease.clone(),
+                self.settings.lease_duration,
+                self.api.clone(),
+            )
+        });
+        let result = self
+            .run_windows(lease.as_ref(), keeper.as_ref(), deadline, &mut report)
+            .await;
+        if let Some(mut keeper) = keeper {
+            keeper.stop().await;
+        }
+        if let Some(lease) = &lease
+            && let Err(err) = self.store.release(lease, self.api.pacer.last_start()).await
+        {
+            tracing::warn!(error = %err, "could not release the lease; it expires by itself");
+        }
+        report.outcome = match result {
+            Ok(()) => PollOutcome::CaughtUp,
+            Err(Interrupted::Stopped(reason)) => PollOutcome::Stopped(reason),
+            Err(Interrupted::Failed(error)) => PollOutcome::Failed(error),
+        };
+        report.requests = self.api.stats.requests.load(Ordering::Relaxed) - requests_before;
+        report.throttled = self.api.stats.throttled.load(Ordering::Relaxed) - throttled_before;
+        report.api_retries = self.api.stats.retries.load(Ordering::Relaxed) - retries_before;
+        report.seconds = started.elapsed().as_secs_f64();
+        report
+    }
+
+    async fn run_windows(
+        &self,
+        lease: Option<&Lease>,
+        keeper: Option<&LeaseKeeper>,
+        deadline: Deadline,
+        report: &mut PollReport,
+    ) -> Result<(), Interrupted> {
+        let run_end = whole_millis(Utc::now());
+        let mut checkpoint = self.store.load().await?;
+        report.collected_until = checkpoint.collected_until;
+        report.newest_event = checkpoint.newest_event;
+        if let Some(collected) = checkpoint.collected_until
+            && collected > run_end + TimeDelta::minutes(1)
+        {
+            tracing::warn!(collected_until = %rfc3339(collected), "the checkpoint is in the future (clock skew?); only the overlap is re-read");
+        }
+        let mut apply_overlap = true;
+        loop {
+            let Some(next) = next_window(
+                &checkpoint,
+                &self.settings,
+                Utc::now(),
+                run_end,
+                apply_overlap,
+            ) else {
+                return Ok(());
+            };
+            if let Some(lost) = next.lost {
+                tracing::error!(lost_from = %rfc3339(lost.start), lost_until = %rfc3339(lost.end),
+                    "the checkpoint is older than the Admin API's 30-day retention: events in this range can no longer be collected; polling resumes at its end");
+            }
+            if next.is_new {
+                apply_overlap = false;
+            } else {
+                tracing::info!(window = %next.progress.window, page = next.progress.next_page,
+                    "resuming a window an earlier run did not finish");
+            }
+            self.page_window(
+                next.progress,
+                &mut checkpoint,
+                lease,
+                keeper,
+                deadline,
+                report,
+            )
+            .await?;
+        }
+    }
+
+    /// Pages one window to its end, saving the checkpoint after every acknowledged page.
+    async fn page_window(
+        &self,
+        mut progress: WindowProgress,
+        checkpoint: &mut PollCheckpoint,
+        lease: Option<&Lease>,
+        keeper: Option<&LeaseKeeper>,
+        deadline: Deadline,
+        report: &mut PollReport,
+    ) -> Result<(), Interrupted> {
+        loop {
+            if deadline.should_stop() {
+                return Err(Interrupted::Stopped(StopReason::DeadlineNear {
+                    window: progress.window,
+                    page: progress.next_page,
+                }));
+            }
+            if keeper.is_some_and(LeaseKeeper::is_lost) {
+                return Err(PollError::LeaseTakenOver.into());
+            }
+            let budget_end = crate::deadline::later_by(self.settings.api_retry_budget);
+            let invocation_bound = deadline.hard.is_some_and(|hard| hard <= budget_end);
+            let page = match self
+                .api
+                .fetch_page(
+                    &progress.window,
+                    progress.next_page,
+                    deadline
+                        .hard
+                        .map_or(budget_end, |hard| hard.min(budget_end)),
+                )
+                .await
+            {
+                Ok(page) => page,
+                // Out of invocation time (pacing or an API still failing): a clean stop, the
+                // next scheduled run continues; the lag metric shows if this persists.
+                Err(err @ CursorApiError::DeadlineReached { .. }) if invocation_bound => {
+                    return Err(Interrupted::Stopped(StopReason::OutOfTime(err)));
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let count = page.events.len() as u64;
+            let mut batches = PageBatches::new(
+                &self.shipper,
+                &page.events,
+                progress.events_acknowledged + 1,
+            );
+            for batch in batches.by_ref() {
+                self.deliver(&batch, deadline, report).await?;
+            }
+            let newest = batches.newest().clone();
+            report.pages += 1;
+            if let Some(newest) = newest.time() {
+                let merged = checkpoint.newest_event.map_or(newest, |n| n.max(newest));
+                checkpoint.newest_event = Some(merged);
+                report.newest_event = Some(merged);
+            }
+            let more = page.pagination.has_next(progress.next_page);
+            if more && count == 0 {
+                tracing::warn!(window = %progress.window, page = progress.next_page,
+                    "an empty page claims more pages follow; the window ends here");
+            }
+            let finished = !more || count == 0;
+            tracing::info!(window = %progress.window, page = progress.next_page, events = count,
+                total = page.pagination.total_count, more = !finished, "page acknowledged");
+            if finished {
+                checkpoint.window = None;
+                checkpoint.collected_until = Some(progress.window.end);
+                report.windows += 1;
+            } else {
+                progress.next_page += 1;
+                progress.events_acknowledged += count;
+                checkpoint.window = Some(progress);
+            }
+            if let Some(lease) = lease {
+                self.store.save(lease, checkpoint).await?;
+            }
+            report.collected_until = checkpoint.collected_until;
+            if finished {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        batch: &BulkBatch,
+        deadline: Deadline,
+        report: &mut PollReport,
+    ) -> Result<(), Interrupted> {
+        report.counts.read += batch.len() as u64;
+        match &self.output {
+            PollOutput::Index(sink) => {
+                let outcome = sink
+                    .send(batch, "Cursor Admin API", deadline.for_batch())
+                    .await;
+                report.counts.add_outcome(&outcome);
+                if !outcome.acknowledged() {
+                    report.counts.failed += outcome.failed;
+                    return Err(outcome
+                        .error
+                        .map_or(PollError::NotAcknowledged, PollError::Sink)
+                        .into());
+                }
+                Ok(())
+            }
+            PollOutput::Print => {
+                let mut out = DocumentWriter::new(std::io::stdout().lock());
+                for index in 0..batch.len() {
+                    out.write_serialized(batch.source(index))
+                        .map_err(PollError::Output)?;
+                }
+                out.flush().map_err(PollError::Output)?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The one place that builds components from settings, for the command line and the
+//! Lambda alike: normalizer, shipper, sink, S3 forwarder, Admin API client and poll stores.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use super::cursor::CursorArgs;
+use super::error::ConfigError;
+use super::normalizer::NormalizerArgs;
+use super::s3::{CheckpointArgs, S3Args};
+use super::sink::SinkArgs;
+use crate::admin_api::{ApiKey, CursorApiClient, DynamoPollStore};
+use crate::normalize::{GeoIp, NormalizeOptions, Normalizer};
+use crate::s3::{ObjectProgressStore, S3Forwarder};
+use crate::shipping::Shipper;
+use crate::sink::{DeadLetter, EsConnection, EsSink, default_backoff};
+
+/// The shared AWS configuration, loaded now unless the caller has it already.
+async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
+    match aws {
+        Some(config) => config.clone(),
+        None => crate::aws::load_config().await,
+    }
+}
+
+/// The normalizer, with its GeoIP databases open.
+pub fn normalizer(args: &NormalizerArgs) -> Result<Normalizer, ConfigError> {
+    let geoip = GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?;
+    Ok(Normalizer::new(
+        NormalizeOptions {
+            preserve_original: args.preserve_original,
+        },
+        geoip,
+    ))
+}
+
+/// Normalizer, shipping fields and limits: what turns lines into batches.
+pub fn shipper(sink: &SinkArgs, normalizer_args: &NormalizerArgs) -> Result<Shipper, ConfigError> {
+    Ok(Shipper {
+        normalizer: Arc::new(normalizer(normalizer_args)?),
+        fields: Arc::new(sink.ship_fields()),
+        limits: sink.limits(),
+        max_line_bytes: normalizer_args.max_line_bytes,
+        max_inflated_bytes: normalizer_args.max_object_inflated_bytes,
+    })
+}
+
+/// The connection to the cluster, with the secret (if any) fetched once.
+pub async fn connection(
+    sink: &SinkArgs,
+    aws: Option<&SdkConfig>,
+) -> Result<EsConnection, ConfigError> {
+    let mut settings = sink.settings();
+    if let Some(arn) = settings.secret_arn.clone() {
+        let config = aws_or_load(aws).await;
+        let secret = crate::aws::secret_string(&crate::aws::secrets_client(&config), &arn)
+            .await
+            .map_err(ConfigError::ElasticsearchSecret)?;
+        settings.merge_secret(&secret)?;
+    }
+    Ok(EsConnection::new(&settings)?)
+}
+
+/// The sink: connection, data stream, pipeline and dead letter.
+pub async fn es_sink(sink: &SinkArgs, aws: Option<&SdkConfig>) -> Result<EsSink, ConfigError> {
+    let connection = connection(sink, aws).await?;
+    let dead_letter = match (&sink.dead_letter_bucket, &sink.dead_letter_dir) {
+        (Some(bucket), _) if !bucket.is_empty() => DeadLetter::S3 {
+            client: crate::aws::s3_client(&aws_or_load(aws).await),
+            bucket: bucket.clone(),
+            prefix: sink.dead_letter_prefix.clone(),
+        },
+        (_, Some(dir)) => DeadLetter::Directory(dir.clone()),
+        _ => DeadLetter::Disabled,
+    };
+    Ok(EsSink::new(
+        connection,
+        sink.ship_fields().data_stream(),
+        sink.pipeline(),
+        dead_letter,
+        default_backoff(),
+    ))
+}
+
+/// Where per-object progress goes.
+pub fn progress_store(checkpoint: &CheckpointArgs, aws: &SdkConfig) -> ObjectProgressStore {
+    match checkpoint.table() {
+        Some(table) => ObjectProgressStore::DynamoDb {
+            client: aws_sdk_dynamodb::Client::new(aws),
+            table: table.to_owned(),
+        },
+        None => ObjectProgressStore::Disabled,
+    }
+}
+
+/// The S3 path around an existing shipper and sink.
+pub fn s3_forwarder(
+    shipper: Shipper,
+    sink: EsSink,
+    s3: &S3Args,
+    checkpoint: &CheckpointArgs,
+    aws: &SdkConfig,
+) -> S3Forwarder {
+    S3Forwarder {
+        shipper,
+        sink,
+        s3: crate::aws::s3_client(aws),
+        progress: progress_store(checkpoint, aws),
+        suffixes: s3.suffixes(),
+        region: crate::aws::region_name(aws),
+    }
+}
+
+/// The Admin API client, with its key source.
+pub fn api_client(cursor: &CursorArgs, aws: &SdkConfig) -> Result<CursorApiClient, ConfigError> {
+    let source = cursor.key_source(aws).ok_or(ConfigError::NoCursorKey)?;
+    Ok(CursorApiClient::new(
+        cursor.api_settings(),
+        ApiKey::new(source),
+    )?)
+}
+
+/// The poll checkpoint and lease in the DynamoDB table.
+pub fn dynamo_poll_store(
+    table: &str,
+    cursor: &CursorArgs,
+    namespace: &str,
+    aws: &SdkConfig,
+) -> DynamoPollStore {
+    DynamoPollStore {
+        client: aws_sdk_dynamodb::Client::new(aws),
+        table: table.to_owned(),
+        name: cursor.poller_name(namespace),
+    }
+}

@@ -1,0 +1,34 @@
+//! Why the settings cannot build a component.
+
+use crate::admin_api::ClientBuildError;
+use crate::aws::SecretError;
+use crate::normalize::GeoIpOpenError;
+use crate::sink::EsError;
+
+/// A setting that cannot work, named with what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A GeoIP database cannot be opened.
+    #[error("{0}")]
+    GeoIp(#[from] GeoIpOpenError),
+    /// The cluster's settings cannot work.
+    #[error("{0}")]
+    Elasticsearch(#[from] EsError),
+    /// The Elasticsearch secret cannot be read.
+    #[error("Elasticsearch configuration: {0}")]
+    ElasticsearchSecret(#[source] SecretError),
+    /// Neither the key nor its secret is set.
+    #[error(
+        "no Cursor Admin API key: set CURSOR_API_KEY_SECRET_ARN (or CURSOR_API_KEY for local use)"
+    )]
+    NoCursorKey,
+    /// The Admin API client cannot be built.
+    #[error("{0}")]
+    CursorClient(#[from] ClientBuildError),
+    /// The scheduled poller needs a table.
+    #[error("the scheduled poller needs CHECKPOINT_TABLE (its checkpoint and lease live there)")]
+    PollerNeedsTable,
+    /// The settings do not parse.
+    #[error("{0}")]
+    Invalid(String),
+}

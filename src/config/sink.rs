@@ -1,0 +1,135 @@
+//! The Elasticsearch settings: where the cluster is, how to authenticate, which data stream,
+//! batching, retries and the dead letter.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::parse::CommaList;
+use super::secret::{Secret, UrlSetting};
+use super::validate::{parse_namespace, parse_pipeline, positive_at_most, whole_between};
+use crate::deadline::Deadline;
+use crate::shipping::ShipFields;
+use crate::sink::{BatchLimits, EsSettings};
+
+/// The largest bulk body (`http.max_content_length` defaults to 100 MB).
+pub const MAX_BULK_BYTES: usize = 100 * 1024 * 1024;
+/// The most documents in one bulk request.
+pub const MAX_BULK_ACTIONS: usize = 100_000;
+/// The longest retry budget of one batch or page: a day.
+pub const MAX_RETRY_SECONDS: u64 = 86_400;
+/// The longest timeout of one request: an hour.
+pub const MAX_REQUEST_SECONDS: u64 = 3_600;
+
+/// Elasticsearch target, batching and dead letter (docs/ARCHITECTURE.md, "Settings").
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Cluster URL, e.g. https://es.example.com:9243.
+    #[arg(long, env = "ES_URL")]
+    pub es_url: Option<UrlSetting>,
+    /// Elastic Cloud ID (decoded to the URL).
+    #[arg(long, env = "ES_CLOUD_ID")]
+    pub es_cloud_id: Option<String>,
+    /// API key (encoded, or `id:key`).
+    #[arg(long, env = "ES_API_KEY", hide_env_values = true)]
+    pub es_api_key: Option<Secret>,
+    /// User name for Basic authentication.
+    #[arg(long, env = "ES_USERNAME")]
+    pub es_username: Option<String>,
+    /// Password for Basic authentication.
+    #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
+    pub es_password: Option<Secret>,
+    /// Secrets Manager secret (JSON with url, cloud_id, api_key, username, password).
+    #[arg(long, env = "ES_SECRET_ARN")]
+    pub es_secret_arn: Option<String>,
+    /// Extra PEM CA bundle for self-managed clusters.
+    #[arg(long, env = "ES_CA_CERT")]
+    pub es_ca_cert: Option<PathBuf>,
+    /// Writes to logs-cursor.audit-<namespace>.
+    #[arg(long, env = "DATA_STREAM_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
+    pub namespace: String,
+    /// Ingest pipeline for `_bulk`.
+    #[arg(long, env = "ES_PIPELINE", value_parser = parse_pipeline)]
+    pub es_pipeline: Option<String>,
+    /// A bulk request's largest body (uncompressed bytes).
+    #[arg(long, env = "BULK_MAX_BYTES", default_value_t = 5 * 1024 * 1024,
+          value_parser = positive_at_most("BULK_MAX_BYTES", MAX_BULK_BYTES))]
+    pub bulk_max_bytes: usize,
+    /// A bulk request's most documents.
+    #[arg(long, env = "BULK_MAX_ACTIONS", default_value_t = 2000,
+          value_parser = positive_at_most("BULK_MAX_ACTIONS", MAX_BULK_ACTIONS))]
+    pub bulk_max_actions: usize,
+    /// Tags added to every document (comma-separated).
+    #[arg(long, env = "TAGS", default_value = "forwarded,cursor-audit")]
+    pub tags: CommaList,
+    /// S3 bucket for permanently rejected documents.
+    #[arg(long, env = "DEAD_LETTER_BUCKET")]
+    pub dead_letter_bucket: Option<String>,
+    /// Key prefix of dead-letter objects.
+    #[arg(long, env = "DEAD_LETTER_PREFIX", default_value = "dead-letter/")]
+    pub dead_letter_prefix: String,
+    /// Local directory for rejected documents when no bucket is set (command-line use).
+    #[arg(long, env = "DEAD_LETTER_DIR")]
+    pub dead_letter_dir: Option<PathBuf>,
+    /// How long one batch may be retried (throttling, outages) before it counts as failed.
+    #[arg(long, env = "ES_RETRY_TIMEOUT_SECONDS", default_value_t = 300,
+          value_parser = whole_between("ES_RETRY_TIMEOUT_SECONDS", 1, MAX_RETRY_SECONDS))]
+    pub retry_timeout_seconds: u64,
+    /// Timeout of one HTTP request.
+    #[arg(long, env = "ES_REQUEST_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = whole_between("ES_REQUEST_TIMEOUT_SECONDS", 1, MAX_REQUEST_SECONDS))]
+    pub request_timeout_seconds: u64,
+}
+
+/// A set, non-empty value.
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+impl SinkArgs {
+    /// The connection settings as configured (secrets not yet resolved).
+    pub fn settings(&self) -> EsSettings {
+        EsSettings {
+            url: non_empty(self.es_url.as_ref().map(UrlSetting::expose)),
+            cloud_id: non_empty(self.es_cloud_id.as_deref()),
+            api_key: non_empty(self.es_api_key.as_ref().map(Secret::expose)),
+            username: non_empty(self.es_username.as_deref()),
+            password: self.es_password.as_ref().map(|p| p.expose().to_owned()),
+            secret_arn: self.es_secret_arn.clone().filter(|v| !v.is_empty()),
+            ca_cert: self.es_ca_cert.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
+        }
+    }
+
+    /// True when a cluster is configured (directly or through a secret).
+    pub fn is_configured(&self) -> bool {
+        self.settings().is_configured()
+    }
+
+    /// The shipping fields of docs/normalization.md §10.
+    pub fn ship_fields(&self) -> ShipFields {
+        ShipFields {
+            namespace: self.namespace.clone(),
+            tags: self.tags.0.clone(),
+        }
+    }
+
+    /// Batch limits.
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_bytes: self.bulk_max_bytes,
+            max_actions: self.bulk_max_actions,
+        }
+    }
+
+    /// The ingest pipeline, if one is set.
+    pub fn pipeline(&self) -> Option<String> {
+        self.es_pipeline.clone().filter(|p| !p.is_empty())
+    }
+
+    /// Retry budget per batch (no hard deadline on the command line).
+    pub fn deadline(&self) -> Deadline {
+        Deadline::unbounded(Duration::from_secs(self.retry_timeout_seconds))
+    }
+}

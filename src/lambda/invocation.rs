@@ -1,0 +1,81 @@
+//! Which kind of event arrived: an SQS batch, an S3 notification, an EventBridge "Object
+//! Created" event, or the poller's schedule.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::Value;
+
+use super::error::HandlerError;
+use crate::s3::{ObjectRef, S3Notification, object_of_eventbridge};
+
+/// What kind of event arrived.
+#[derive(Debug)]
+pub enum Invocation {
+    /// S3 notifications through SQS (the deployed S3 path).
+    Sqs(SqsEvent),
+    /// An S3 notification invoking the function directly.
+    S3(S3Notification),
+    /// An EventBridge "Object Created" event.
+    EventBridgeObject(ObjectRef),
+    /// The poller's schedule.
+    Schedule,
+}
+
+/// Recognizes the event's shape, or says what was received.
+pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
+    let first_source = event
+        .get("Records")
+        .and_then(|r| r.get(0))
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match first_source.as_deref() {
+        Some("aws:sqs") => {
+            return serde_json::from_value(event)
+                .map(Invocation::Sqs)
+                .map_err(|err| HandlerError::UnknownEvent(format!("malformed SQS event: {err}")));
+        }
+        Some("aws:s3") => {
+            return serde_json::from_value(event)
+                .map(Invocation::S3)
+                .map_err(|err| HandlerError::UnknownEvent(format!("malformed S3 event: {err}")));
+        }
+        _ => {}
+    }
+    match event.get("detail-type").and_then(Value::as_str) {
+        Some("Object Created") => {
+            return object_of_eventbridge(&event)
+                .map(Invocation::EventBridgeObject)
+                .ok_or_else(|| {
+                    HandlerError::UnknownEvent("malformed EventBridge Object Created event".into())
+                });
+        }
+        Some("Scheduled Event") => return Ok(Invocation::Schedule),
+        _ => {}
+    }
+    let shape = match &event {
+        Value::Object(map) => format!("an object with keys {:?}", map.keys().collect::<Vec<_>>()),
+        other => format!("{other}").chars().take(200).collect(),
+    };
+    Err(HandlerError::UnknownEvent(format!(
+        "expected an SQS batch of S3 notifications, an S3 notification or an EventBridge Object Created event; got {shape}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_shapes_and_names_unknown_ones() {
+        let sqs = serde_json::json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": "{}"}]});
+        assert!(matches!(classify(sqs).unwrap(), Invocation::Sqs(_)));
+        let schedule = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert!(matches!(classify(schedule).unwrap(), Invocation::Schedule));
+        let err = classify(serde_json::json!({"foo": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("foo"), "{err}");
+        let err = classify(serde_json::json!([1, 2])).unwrap_err().to_string();
+        assert!(err.contains("[1,2]"), "{err}");
+    }
+}

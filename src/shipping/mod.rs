@@ -1,0 +1,12 @@
+//! Shipping, shared by both input paths: lines → normalizer → the shipping fields of
+//! docs/normalization.md §10 → bulk batches → the sink, streamed with bounded memory.
+
+pub mod fields;
+pub mod newest;
+pub mod read_line;
+pub mod shipper;
+
+pub use fields::{DATASET, Provenance, ShipFields, add_shipping_fields};
+pub use newest::NewestTimestamp;
+pub use read_line::normalize_read_line;
+pub use shipper::{ShipError, Shipper, SourceReport};

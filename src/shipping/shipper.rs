@@ -1,0 +1,320 @@
+//! The shipping pipeline shared by the CLI and the Lambda handlers: lines from a source
+//! (file or S3 object, gzip or plain) → normalizer → shipping fields (docs/normalization.md
+//! §10) → bulk batches → sink. Reading and normalizing run on a blocking thread while the previous batch is in
+//! flight; at most two batches wait in between, so memory stays bounded whatever the input.
+
+use std::io::{BufRead, Read, Write};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::fields::{Provenance, ShipFields, add_shipping_fields};
+use super::newest::NewestTimestamp;
+use super::read_line::normalize_read_line;
+use crate::deadline::Deadline;
+use crate::decompress::decompressing_reader;
+use crate::error::{Retryable, SourceError};
+use crate::lines::{Line, LineReader};
+use crate::normalize::{EcsDocument, Normalizer};
+use crate::output::DocumentWriter;
+use crate::sink::{BatchError, BatchLimits, BulkBatch, Counts, EsSink};
+
+/// Why a source was not completely shipped.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    /// Reading or inflating the source failed (what was read before is shipped).
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    /// The sink did not acknowledge a batch.
+    #[error("{0}")]
+    Sink(#[from] BatchError),
+    /// The invocation's deadline came before the source's end.
+    #[error("stopped before line {line}: the invocation deadline is near")]
+    DeadlineNear {
+        /// The first line not shipped.
+        line: u64,
+    },
+    /// The reading thread ended abnormally.
+    #[error("reading {source_name} stopped: {message}")]
+    ReaderStopped {
+        /// The source.
+        source_name: String,
+        /// What the thread's end said.
+        message: String,
+    },
+    /// Writing the documents (dry run) failed.
+    #[error("cannot write the documents: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+impl Retryable for ShipError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            ShipError::Source(err) => err.is_retryable(),
+            ShipError::Sink(_) | ShipError::DeadlineNear { .. } => true,
+            ShipError::ReaderStopped { .. } | ShipError::Output(_) => false,
+        }
+    }
+}
+
+/// What shipping one source achieved.
+#[derive(Debug, Default)]
+pub struct SourceReport {
+    /// What was read and delivered.
+    pub counts: Counts,
+    /// Every line up to and including this one is acknowledged.
+    pub acknowledged_through_line: u64,
+    /// True when the source was read to its end and everything is acknowledged.
+    pub complete: bool,
+    /// Why not complete.
+    pub error: Option<ShipError>,
+    /// The newest `@timestamp` acknowledged.
+    pub newest: NewestTimestamp,
+}
+
+/// Everything needed to turn lines into documents.
+#[derive(Debug, Clone)]
+pub struct Shipper {
+    /// Turns lines into documents.
+    pub normalizer: Arc<Normalizer>,
+    /// Data stream and tags.
+    pub fields: Arc<ShipFields>,
+    /// How large a batch grows.
+    pub limits: BatchLimits,
+    /// Longer lines become error documents.
+    pub max_line_bytes: usize,
+    /// A gzip source inflating to more fails (`MAX_OBJECT_INFLATED_BYTES`).
+    pub max_inflated_bytes: u64,
+}
+
+/// Batches as they leave the reading thread.
+struct ReadBatch {
+    batch: BulkBatch,
+    /// The last line read so far (covers trailing blank lines).
+    last_line: u64,
+    /// The newest `@timestamp` among the batch's documents without errors.
+    newest: NewestTimestamp,
+}
+
+impl Shipper {
+    fn document_for(
+        &self,
+        line: &Line<'_>,
+        provenance: &Provenance,
+    ) -> Option<(Option<String>, EcsDocument, bool)> {
+        let normalized = normalize_read_line(&self.normalizer, line, self.max_line_bytes)?;
+        let mut doc = normalized.document;
+        add_shipping_fields(&mut doc, &self.fields, provenance, line.offset);
+        let id = normalized
+            .id
+            .or_else(|| Some(provenance.fallback_id(line.offset, line.bytes)));
+        Some((id, doc, normalized.has_error))
+    }
+
+    /// Writes the documents that would be indexed to `out` (dry run). Returns the count.
+    pub fn print<W: Write>(
+        &self,
+        reader: Box<dyn BufRead + Send>,
+        provenance: &Provenance,
+        out: &mut DocumentWriter<W>,
+    ) -> Result<u64, ShipError> {
+        let mut lines = LineReader::new(reader, self.max_line_bytes);
+        let mut count = 0;
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => return Ok(count),
+                Err(error) => {
+                    return Err(ShipError::Source(SourceError::Read {
+                        source_name: provenance.name(),
+                        line: lines.position(),
+                        error,
+                    }));
+                }
+            };
+            if let Some((_, doc, _)) = self.document_for(&line, provenance) {
+                count += 1;
+                out.write_document(&doc).map_err(ShipError::Output)?;
+            }
+        }
+    }
+
+    /// Ships one source (raw bytes, gzip or plain) to `sink`, skipping lines up to
+    /// `skip_lines` (already acknowledged).
+    pub async fn ship(
+        &self,
+        reader: Box<dyn Read + Send>,
+        provenance: Provenance,
+        skip_lines: u64,
+        sink: &EsSink,
+        deadline: Deadline,
+    ) -> SourceReport {
+        let (sender, mut receiver) = mpsc::channel::<ReadBatch>(1);
+        // Sent batches go back to the reader to be refilled: a fixed set of buffers serves
+        // the whole source, so memory does not creep up with fragmentation.
+        let (recycle, recycled) = std::sync::mpsc::channel::<BulkBatch>();
+        let shipper = self.clone();
+        let reader_provenance = provenance.clone();
+        let reading = tokio::task::spawn_blocking(move || {
+            shipper.read_batches(reader, &reader_provenance, skip_lines, &sender, &recycled)
+        });
+
+        let source_name = provenance.name();
+        let mut report = SourceReport {
+            acknowledged_through_line: skip_lines,
+            ..SourceReport::default()
+        };
+        loop {
+            // A stalled source (an S3 body that stops sending) must not outlive the
+            // invocation: waiting for the next batch ends at the hard deadline.
+            let next = match deadline.remaining() {
+                Some(left) => match tokio::time::timeout(left, receiver.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        report.error = Some(ShipError::DeadlineNear {
+                            line: report.acknowledged_through_line + 1,
+                        });
+                        break;
+                    }
+                },
+                None => receiver.recv().await,
+            };
+            let Some(ReadBatch {
+                batch,
+                last_line,
+                newest,
+            }) = next
+            else {
+                break;
+            };
+            report.counts.read += batch.len() as u64;
+            if deadline.should_stop() {
+                report.error = Some(ShipError::DeadlineNear {
+                    line: last_line.saturating_sub(batch.len() as u64) + 1,
+                });
+                break;
+            }
+            if !batch.is_empty() {
+                let outcome = sink.send(&batch, &source_name, deadline.for_batch()).await;
+                report.counts.add_outcome(&outcome);
+                if !outcome.acknowledged() {
+                    report.error = outcome.error.map(ShipError::Sink);
+                    break;
+                }
+            }
+            report.acknowledged_through_line = last_line;
+            report.newest.merge(&newest);
+            let _ = recycle.send(batch);
+        }
+        // Stops the reading thread if we gave up early (its next send fails).
+        drop(receiver);
+        // A reader blocked in a stalled read is left behind rather than waited for past
+        // the deadline (it ends with the process or when the read fails).
+        let read_result = match deadline.remaining() {
+            Some(left) => tokio::time::timeout(left, reading).await.ok(),
+            None => Some(reading.await),
+        };
+        let mut read_to_end = false;
+        match read_result {
+            None => {
+                report.error.get_or_insert(ShipError::DeadlineNear {
+                    line: report.acknowledged_through_line + 1,
+                });
+            }
+            Some(Ok(Ok(read_lines))) => {
+                read_to_end = report.acknowledged_through_line == read_lines;
+            }
+            Some(Ok(Err(err))) => {
+                report.error.get_or_insert(ShipError::Source(err));
+            }
+            Some(Err(join_error)) => {
+                report.error.get_or_insert(ShipError::ReaderStopped {
+                    source_name,
+                    message: join_error.to_string(),
+                });
+            }
+        }
+        report.counts.failed = report
+            .counts
+            .read
+            .saturating_sub(report.counts.acknowledged());
+        report.complete = read_to_end && report.error.is_none() && report.counts.failed == 0;
+        report
+    }
+
+    /// The reading thread: returns the number of lines read when it reached the end.
+    fn read_batches(
+        &self,
+        reader: Box<dyn Read + Send>,
+        provenance: &Provenance,
+        skip_lines: u64,
+        sender: &mpsc::Sender<ReadBatch>,
+        recycled: &std::sync::mpsc::Receiver<BulkBatch>,
+    ) -> Result<u64, SourceError> {
+        let next_batch = || {
+            let mut batch = recycled.try_recv().unwrap_or_default();
+            batch.clear();
+            batch
+        };
+        // Opening may block (an S3 body is read through a bridge): it happens on this thread.
+        let reader = decompressing_reader(reader, self.max_inflated_bytes).map_err(|error| {
+            SourceError::Open {
+                source_name: provenance.name(),
+                error,
+            }
+        })?;
+        let mut lines = LineReader::new(reader, self.max_line_bytes);
+        let mut batch = BulkBatch::new();
+        let mut newest = NewestTimestamp::default();
+        let mut last_line = 0;
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(error) => {
+                    // Ship what was read before the damage, then report it.
+                    let _ = sender.blocking_send(ReadBatch {
+                        batch,
+                        last_line,
+                        newest,
+                    });
+                    return Err(SourceError::Read {
+                        source_name: provenance.name(),
+                        line: last_line + 1,
+                        error,
+                    });
+                }
+            };
+            last_line = line.number;
+            if line.number <= skip_lines {
+                continue;
+            }
+            if let Some((id, doc, has_error)) = self.document_for(&line, provenance) {
+                if !has_error {
+                    newest.offer(&doc.timestamp);
+                }
+                let original = String::from_utf8_lossy(line.bytes);
+                batch.push(id, &doc, &original, line.number);
+            }
+            if batch.is_full(&self.limits) {
+                let full = std::mem::replace(&mut batch, next_batch());
+                if sender
+                    .blocking_send(ReadBatch {
+                        batch: full,
+                        last_line,
+                        newest: std::mem::take(&mut newest),
+                    })
+                    .is_err()
+                {
+                    return Ok(last_line);
+                }
+            }
+        }
+        let _ = sender.blocking_send(ReadBatch {
+            batch,
+            last_line,
+            newest,
+        });
+        Ok(last_line)
+    }
+}
