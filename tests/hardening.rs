@@ -73,7 +73,11 @@ fn a_retry_after_beyond_any_clock_is_capped_and_never_panics() {
         assert!(run.stderr.contains("429"), "{}", run.stderr);
         assert_eq!(run.summary("indexed"), 0);
         assert_eq!(run.summary("failed"), 5);
-        assert_eq!(es.requests().len(), 1, "gave up instead of waiting forever");
+        assert_eq!(
+            es.bulk_requests().len(),
+            1,
+            "gave up instead of waiting forever"
+        );
 
         // The Admin API client.
         let api = HostileServer::start(
@@ -172,7 +176,7 @@ fn a_namespace_or_pipeline_never_reroutes_a_request() {
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("indexed"), 3);
-    let requests = es.requests();
+    let requests = es.bulk_requests();
     assert_eq!(requests.len(), 1);
     let path = &requests[0].path;
     assert!(
@@ -225,7 +229,7 @@ fn redirects_are_not_followed_by_either_client() {
     assert!(run.stderr.contains("307"), "{}", run.stderr);
     assert_eq!(run.summary("indexed"), 0);
     assert_eq!(run.summary("failed"), 4);
-    assert_eq!(es.requests().len(), 1, "a redirect is not retried");
+    assert_eq!(es.bulk_requests().len(), 1, "a redirect is not retried");
     assert!(
         elsewhere.requests().is_empty(),
         "the batch went nowhere else"
@@ -269,7 +273,7 @@ fn per_item_permission_errors_are_retried_then_failed_never_dead_lettered() {
         assert_eq!(run.summary("dead_lettered"), 0);
         assert_eq!(run.summary("indexed"), 0);
         assert_eq!(run.summary("failed"), 6);
-        assert!(es.requests().len() > 1, "retried within the budget");
+        assert!(es.bulk_requests().len() > 1, "retried within the budget");
         let stored = std::fs::read_dir(&dead_letter)
             .map(|entries| entries.count())
             .unwrap_or(0);
@@ -443,6 +447,12 @@ async fn no_credential_is_printed_at_trace_level() {
     let es = HostileServer::start(Vec::new(), Answer::json(401, r#"{"error":"no"}"#));
     let api = HostileServer::start(Vec::new(), Answer::json(401, r#"{"error":"no"}"#));
     let host = es.url.trim_start_matches("http://");
+    let secret_url_password = "SecretUrlPw-77-secret";
+    let url_secret_arn = services::create_secret(
+        &services::unique_namespace("hardening-url-secret"),
+        &format!(r#"{{"url":"http://from-secret:{secret_url_password}@{host}"}}"#),
+    )
+    .await;
     let url_with_userinfo = format!("http://elastic:{url_password}@{host}");
     let (dir, file) = events_file("secrets", 2);
     let checkpoint = dir.join("checkpoint.json").display().to_string();
@@ -462,7 +472,17 @@ async fn no_credential_is_printed_at_trace_level() {
         settings.push(("ES_API_KEY".into(), es_api_key.into()));
         settings
     };
+    let only_the_secret = {
+        let mut settings = services::aws_env();
+        settings.extend(env(&[
+            ("RUST_LOG", "trace"),
+            ("ES_SECRET_ARN", &url_secret_arn),
+        ]));
+        settings
+    };
     let runs = [
+        run_cli_traced(&["ship", &file], &only_the_secret),
+        run_cli_traced(&["setup"], &only_the_secret),
         run_cli_traced(&["ship", &file], &settings),
         run_cli_traced(&["ship", &file], &with_api_key),
         run_cli_traced(&["setup"], &with_api_key),
@@ -478,6 +498,7 @@ async fn no_credential_is_printed_at_trace_level() {
             es_api_key,
             "EsKeyValue-secret",
             secret_password,
+            secret_url_password,
             cursor_key,
         ] {
             for encoded in encodings(secret) {
@@ -486,7 +507,11 @@ async fn no_credential_is_printed_at_trace_level() {
                 }
             }
         }
-        for (user, password) in [("elastic", url_password), ("someone", es_password)] {
+        for (user, password) in [
+            ("elastic", url_password),
+            ("someone", es_password),
+            ("from-secret", secret_url_password),
+        ] {
             use base64::Engine as _;
             let basic =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -498,6 +523,20 @@ async fn no_credential_is_printed_at_trace_level() {
     assert!(leaks.is_empty(), "leaked: {leaks:?}");
     // The runs did reach the servers: the secrets were used, just never shown.
     assert!(!es.requests().is_empty() && !api.requests().is_empty());
+    let from_secret = {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("from-secret:{secret_url_password}"))
+        )
+    };
+    assert!(
+        es.requests()
+            .iter()
+            .any(|r| r.header("authorization") == Some(from_secret.as_str())),
+        "the secret's URL userinfo was sent as Basic credentials"
+    );
 }
 
 /// [`run_cli`], keeping the caller's `RUST_LOG`.

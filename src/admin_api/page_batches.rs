@@ -3,23 +3,30 @@
 
 use serde_json::value::RawValue;
 
-use crate::shipping::{NewestTimestamp, Provenance, Shipper, add_shipping_fields};
-use crate::sink::BulkBatch;
+use crate::shipping::{NewestTimestamp, Provenance, Shipper};
+use crate::sink::{BulkBatch, ShipMode};
 
 /// The batches of one page, in order. `first` numbers the first event (it stands in for
 /// a line number in dead-letter records).
 pub struct PageBatches<'a> {
     shipper: &'a Shipper,
+    mode: &'a ShipMode,
     events: std::iter::Zip<std::ops::RangeFrom<u64>, std::slice::Iter<'a, Box<RawValue>>>,
     first: u64,
     newest: NewestTimestamp,
 }
 
 impl<'a> PageBatches<'a> {
-    /// The batches of `events`.
-    pub fn new(shipper: &'a Shipper, events: &'a [Box<RawValue>], first: u64) -> PageBatches<'a> {
+    /// The batches of `events`, as `mode` wants them.
+    pub fn new(
+        shipper: &'a Shipper,
+        mode: &'a ShipMode,
+        events: &'a [Box<RawValue>],
+        first: u64,
+    ) -> PageBatches<'a> {
         PageBatches {
             shipper,
+            mode,
             events: (0u64..).zip(events),
             first,
             newest: NewestTimestamp::default(),
@@ -44,15 +51,13 @@ impl Iterator for PageBatches<'_> {
             let Some(normalized) = self.shipper.normalizer.normalize_line(raw.as_bytes()) else {
                 continue;
             };
-            if !normalized.has_error {
-                self.newest.offer(&normalized.document.timestamp);
+            let document =
+                self.shipper
+                    .document_of(normalized, raw.as_bytes(), 0, &provenance, self.mode);
+            if let Some(timestamp) = &document.newest {
+                self.newest.offer(timestamp);
             }
-            let mut doc = normalized.document;
-            add_shipping_fields(&mut doc, &self.shipper.fields, &provenance, 0);
-            let id = normalized
-                .id
-                .unwrap_or_else(|| provenance.fallback_id(0, raw.as_bytes()));
-            batch.push(Some(id), &doc, raw, self.first + index);
+            batch.push(Some(document.id), &document.body, raw, self.first + index);
             if batch.is_full(&self.shipper.limits) {
                 return Some(batch);
             }

@@ -30,7 +30,7 @@ use super::wire::rfc3339;
 use crate::deadline::Deadline;
 use crate::output::DocumentWriter;
 use crate::shipping::Shipper;
-use crate::sink::{BulkBatch, Counts, EsSink};
+use crate::sink::{BulkBatch, Counts, EsSink, ShipMode};
 
 /// Where documents go.
 #[derive(Debug, Clone)]
@@ -54,6 +54,15 @@ pub struct Poller<S: PollStore> {
     pub output: PollOutput,
     /// Windows, overlap, lease and retry budget.
     pub settings: PollSettings,
+}
+
+/// What one run pages with: its lease, the lease keeper, the deadline, and what the
+/// cluster gets.
+struct Run<'a> {
+    lease: Option<&'a Lease>,
+    keeper: Option<&'a LeaseKeeper>,
+    deadline: Deadline,
+    mode: ShipMode,
 }
 
 /// Why a run stopped before catching up.
@@ -153,6 +162,16 @@ impl<S: PollStore> Poller<S> {
         deadline: Deadline,
         report: &mut PollReport,
     ) -> Result<(), Interrupted> {
+        let mode = match &self.output {
+            PollOutput::Index(sink) => sink.mode_or_forwarder(deadline.for_batch()).await,
+            PollOutput::Print => self.shipper.offline_mode(),
+        };
+        let run = Run {
+            lease,
+            keeper,
+            deadline,
+            mode,
+        };
         let run_end = whole_millis(Utc::now());
         let mut checkpoint = self.store.load().await?;
         report.collected_until = checkpoint.collected_until;
@@ -183,15 +202,8 @@ impl<S: PollStore> Poller<S> {
                 tracing::info!(window = %next.progress.window, page = next.progress.next_page,
                     "resuming a window an earlier run did not finish");
             }
-            self.page_window(
-                next.progress,
-                &mut checkpoint,
-                lease,
-                keeper,
-                deadline,
-                report,
-            )
-            .await?;
+            self.page_window(next.progress, &mut checkpoint, &run, report)
+                .await?;
         }
     }
 
@@ -200,11 +212,15 @@ impl<S: PollStore> Poller<S> {
         &self,
         mut progress: WindowProgress,
         checkpoint: &mut PollCheckpoint,
-        lease: Option<&Lease>,
-        keeper: Option<&LeaseKeeper>,
-        deadline: Deadline,
+        run: &Run<'_>,
         report: &mut PollReport,
     ) -> Result<(), Interrupted> {
+        let Run {
+            lease,
+            keeper,
+            deadline,
+            ref mode,
+        } = *run;
         loop {
             if deadline.should_stop() {
                 return Err(Interrupted::Stopped(StopReason::DeadlineNear {
@@ -239,6 +255,7 @@ impl<S: PollStore> Poller<S> {
             let count = page.events.len() as u64;
             let mut batches = PageBatches::new(
                 &self.shipper,
+                mode,
                 &page.events,
                 progress.events_acknowledged + 1,
             );

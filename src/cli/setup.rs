@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::{SinkArgs, build};
+use crate::sink::mode::decide;
 use crate::sink::templates::{self, SetupResult};
+use crate::sink::{EsConnection, ShipMode};
 
 /// `setup`
 #[derive(Debug, Args)]
@@ -32,18 +34,40 @@ pub(super) async fn run(args: &SetupArgs) -> ExitCode {
                 templates::PRIORITY,
                 templates::MAPPINGS_COMPONENT
             );
-            ExitCode::SUCCESS
         }
         Ok(SetupResult::IntegrationTemplatePresent) => {
             eprintln!(
                 "index template {} from Elastic's Cursor integration is installed: left alone, nothing to do",
                 templates::INTEGRATION_TEMPLATE
             );
-            ExitCode::SUCCESS
         }
         Err(err) => {
             eprintln!("error: setup failed: {err}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
     }
+    report_mode(&args.sink, &connection).await
+}
+
+/// Says which `NORMALIZE_IN` mode shipping to the configured data stream will use, and why.
+async fn report_mode(sink: &SinkArgs, connection: &EsConnection) -> ExitCode {
+    let data_stream = sink.ship_fields().data_stream();
+    let effective = match templates::effective_pipelines(connection, &data_stream).await {
+        Ok(effective) => effective,
+        Err(err) => {
+            eprintln!("error: cannot read the pipelines of {data_stream}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pipeline = sink.pipeline();
+    let decision = decide(sink.normalize_in, pipeline.as_deref(), effective.as_ref());
+    let mode = match decision.mode {
+        ShipMode::Cluster => "cluster (raw events, normalized by the integration's pipeline)",
+        ShipMode::Forwarder { .. } => "forwarder (finished documents)",
+    };
+    eprintln!(
+        "shipping to {data_stream} will normalize in the {mode}: {}",
+        decision.reason
+    );
+    ExitCode::SUCCESS
 }

@@ -43,6 +43,7 @@ pub fn shipper(sink: &SinkArgs, normalizer_args: &NormalizerArgs) -> Result<Ship
         limits: sink.limits(),
         max_line_bytes: normalizer_args.max_line_bytes,
         max_inflated_bytes: normalizer_args.max_object_inflated_bytes,
+        normalize_in: sink.normalize_in,
     })
 }
 
@@ -80,6 +81,7 @@ pub async fn es_sink(sink: &SinkArgs, aws: Option<&SdkConfig>) -> Result<EsSink,
         sink.pipeline(),
         dead_letter,
         default_backoff(),
+        sink.normalize_in,
     ))
 }
 

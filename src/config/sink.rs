@@ -11,7 +11,7 @@ use super::secret::{Secret, UrlSetting};
 use super::validate::{parse_namespace, parse_pipeline, positive_at_most, whole_between};
 use crate::deadline::Deadline;
 use crate::shipping::ShipFields;
-use crate::sink::{BatchLimits, EsSettings};
+use crate::sink::{BatchLimits, EsSettings, NormalizeIn};
 
 /// The largest bulk body (`http.max_content_length` defaults to 100 MB).
 pub const MAX_BULK_BYTES: usize = 100 * 1024 * 1024;
@@ -72,6 +72,10 @@ pub struct SinkArgs {
     /// Local directory for rejected documents when no bucket is set (command-line use).
     #[arg(long, env = "DEAD_LETTER_DIR")]
     pub dead_letter_dir: Option<PathBuf>,
+    /// Where events are normalized: `auto` (the cluster when the data stream's default
+    /// pipeline is Elastic's Cursor integration's), `forwarder` or `cluster`.
+    #[arg(long, env = "NORMALIZE_IN", default_value = "auto")]
+    pub normalize_in: NormalizeIn,
     /// How long one batch may be retried (throttling, outages) before it counts as failed.
     #[arg(long, env = "ES_RETRY_TIMEOUT_SECONDS", default_value_t = 300,
           value_parser = whole_between("ES_RETRY_TIMEOUT_SECONDS", 1, MAX_RETRY_SECONDS))]

@@ -97,6 +97,11 @@ impl Normalizer {
         Normalizer { options, geoip }
     }
 
+    /// True when documents keep `event.original` (`PRESERVE_ORIGINAL_EVENT`).
+    pub fn preserves_original(&self) -> bool {
+        self.options.preserve_original
+    }
+
     /// Normalizes one input line (without its `\n`); `None` for a blank line.
     pub fn normalize_line(&self, line: &[u8]) -> Option<Normalized> {
         self.normalize_line_at(line, Utc::now())

@@ -59,36 +59,47 @@ impl Provenance {
         }
     }
 
-    fn add_fields(&self, doc: &mut EcsDocument, offset: u64) {
+    /// The `log.*`, `aws.*` and `cloud.*` fields of a line at `offset`.
+    pub(crate) fn fields(&self, offset: u64) -> ProvenanceFields {
         match self {
-            Provenance::File { path } => {
-                doc.log = Some(LogFields {
+            Provenance::File { path } => ProvenanceFields {
+                log: Some(LogFields {
                     file: LogFile { path: path.clone() },
                     offset,
-                });
-            }
+                }),
+                ..ProvenanceFields::default()
+            },
             Provenance::S3 {
                 bucket,
                 key,
                 region,
                 ..
-            } => {
-                doc.aws = Some(serde_json::json!({"s3": {
+            } => ProvenanceFields {
+                aws: Some(serde_json::json!({"s3": {
                     "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
                     "object": {"key": key}
-                }}));
-                doc.log = Some(LogFields {
+                }})),
+                log: Some(LogFields {
                     file: LogFile {
                         path: format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"),
                     },
                     offset,
-                });
-                doc.cloud = Some(CloudFields {
+                }),
+                cloud: Some(CloudFields {
                     provider: "aws",
                     region: region.clone(),
-                });
-            }
-            Provenance::CursorApi => {}
+                }),
+            },
+            Provenance::CursorApi => ProvenanceFields::default(),
+        }
+    }
+
+    /// `input.type` of Elastic Agent's input for this source.
+    pub(crate) fn input_type(&self) -> &'static str {
+        match self {
+            Provenance::File { .. } => "filestream",
+            Provenance::S3 { .. } => "aws-s3",
+            Provenance::CursorApi => "cel",
         }
     }
 
@@ -114,6 +125,23 @@ impl Provenance {
     }
 }
 
+/// The provenance fields of one line.
+#[derive(Debug, Default)]
+pub(crate) struct ProvenanceFields {
+    pub(crate) log: Option<LogFields>,
+    pub(crate) aws: Option<serde_json::Value>,
+    pub(crate) cloud: Option<CloudFields>,
+}
+
+/// The `data_stream.*` fields.
+pub(crate) fn data_stream_fields(fields: &ShipFields) -> DataStreamFields {
+    DataStreamFields {
+        dataset: DATASET,
+        namespace: fields.namespace.clone(),
+        kind: "logs",
+    }
+}
+
 /// Adds the docs/normalization.md §10 fields to a normalized document.
 pub fn add_shipping_fields(
     doc: &mut EcsDocument,
@@ -121,18 +149,17 @@ pub fn add_shipping_fields(
     provenance: &Provenance,
     offset: u64,
 ) {
-    doc.data_stream = Some(DataStreamFields {
-        dataset: DATASET,
-        namespace: fields.namespace.clone(),
-        kind: "logs",
-    });
+    doc.data_stream = Some(data_stream_fields(fields));
     doc.event.dataset = Some(DATASET);
     for tag in &fields.tags {
         if !doc.tags.contains(tag) {
             doc.tags.push(tag.clone());
         }
     }
-    provenance.add_fields(doc, offset);
+    let ProvenanceFields { log, aws, cloud } = provenance.fields(offset);
+    doc.log = log;
+    doc.aws = aws;
+    doc.cloud = cloud;
 }
 
 #[cfg(test)]

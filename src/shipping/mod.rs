@@ -3,6 +3,7 @@
 
 pub mod fields;
 pub mod newest;
+pub mod raw_document;
 pub mod read_line;
 pub mod shipper;
 

@@ -10,14 +10,15 @@ use tokio::sync::mpsc;
 
 use super::fields::{Provenance, ShipFields, add_shipping_fields};
 use super::newest::NewestTimestamp;
+use super::raw_document::{RawDocument, raw_document};
 use super::read_line::normalize_read_line;
 use crate::deadline::Deadline;
 use crate::decompress::decompressing_reader;
 use crate::error::{Retryable, SourceError};
 use crate::lines::{Line, LineReader};
-use crate::normalize::{EcsDocument, Normalizer};
+use crate::normalize::{EcsDocument, Normalized, Normalizer, format_millis};
 use crate::output::DocumentWriter;
-use crate::sink::{BatchError, BatchLimits, BulkBatch, Counts, EsSink};
+use crate::sink::{BatchError, BatchLimits, BulkBatch, Counts, EsSink, NormalizeIn, ShipMode};
 
 /// Why a source was not completely shipped.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,26 @@ pub struct Shipper {
     pub max_line_bytes: usize,
     /// A gzip source inflating to more fails (`MAX_OBJECT_INFLATED_BYTES`).
     pub max_inflated_bytes: u64,
+    /// `NORMALIZE_IN`, for dry runs (with a cluster, the sink decides).
+    pub normalize_in: NormalizeIn,
+}
+
+/// What is sent for one line: the finished document (`forwarder`) or the raw one
+/// (`cluster`).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum Outgoing {
+    /// The normalizer's document with the shipping fields.
+    Ecs(Box<EcsDocument>),
+    /// The raw line for the integration's pipeline.
+    Raw(Box<RawDocument>),
+}
+
+/// One line's document, its `_id`, and its `@timestamp` when it normalized cleanly.
+pub(crate) struct LineDocument {
+    pub(crate) id: String,
+    pub(crate) body: Outgoing,
+    pub(crate) newest: Option<String>,
 }
 
 /// Batches as they leave the reading thread.
@@ -97,18 +118,56 @@ struct ReadBatch {
 }
 
 impl Shipper {
+    /// The document of one line in `mode`; `None` for a blank line.
     fn document_for(
         &self,
         line: &Line<'_>,
         provenance: &Provenance,
-    ) -> Option<(Option<String>, EcsDocument, bool)> {
+        mode: &ShipMode,
+    ) -> Option<LineDocument> {
         let normalized = normalize_read_line(&self.normalizer, line, self.max_line_bytes)?;
-        let mut doc = normalized.document;
-        add_shipping_fields(&mut doc, &self.fields, provenance, line.offset);
+        Some(self.document_of(normalized, line.bytes, line.offset, provenance, mode))
+    }
+
+    /// What is sent for an event in `mode`: `bytes` is its raw text, `offset` its position.
+    pub(crate) fn document_of(
+        &self,
+        normalized: Normalized,
+        bytes: &[u8],
+        offset: u64,
+        provenance: &Provenance,
+        mode: &ShipMode,
+    ) -> LineDocument {
         let id = normalized
             .id
-            .or_else(|| Some(provenance.fallback_id(line.offset, line.bytes)));
-        Some((id, doc, normalized.has_error))
+            .unwrap_or_else(|| provenance.fallback_id(offset, bytes));
+        let newest = (!normalized.has_error).then(|| normalized.document.timestamp.clone());
+        let body = match mode {
+            ShipMode::Forwarder { .. } => {
+                let mut doc = normalized.document;
+                add_shipping_fields(&mut doc, &self.fields, provenance, offset);
+                Outgoing::Ecs(Box::new(doc))
+            }
+            ShipMode::Cluster => Outgoing::Raw(Box::new(raw_document(
+                bytes,
+                format_millis(&chrono::Utc::now()),
+                &self.fields,
+                self.normalizer.preserves_original(),
+                provenance,
+                offset,
+            ))),
+        };
+        LineDocument { id, body, newest }
+    }
+
+    /// The mode of dry runs (no cluster to ask): `cluster` only when set.
+    pub(crate) fn offline_mode(&self) -> ShipMode {
+        match self.normalize_in {
+            NormalizeIn::Cluster => ShipMode::Cluster,
+            NormalizeIn::Auto | NormalizeIn::Forwarder => ShipMode::Forwarder {
+                skip_default_pipeline: false,
+            },
+        }
     }
 
     /// Writes the documents that would be indexed to `out` (dry run). Returns the count.
@@ -118,6 +177,7 @@ impl Shipper {
         provenance: &Provenance,
         out: &mut DocumentWriter<W>,
     ) -> Result<u64, ShipError> {
+        let mode = self.offline_mode();
         let mut lines = LineReader::new(reader, self.max_line_bytes);
         let mut count = 0;
         loop {
@@ -132,9 +192,10 @@ impl Shipper {
                     }));
                 }
             };
-            if let Some((_, doc, _)) = self.document_for(&line, provenance) {
+            if let Some(document) = self.document_for(&line, provenance, &mode) {
                 count += 1;
-                out.write_document(&doc).map_err(ShipError::Output)?;
+                out.write_document(&document.body)
+                    .map_err(ShipError::Output)?;
             }
         }
     }
@@ -149,6 +210,7 @@ impl Shipper {
         sink: &EsSink,
         deadline: Deadline,
     ) -> SourceReport {
+        let mode = sink.mode_or_forwarder(deadline.for_batch()).await;
         let (sender, mut receiver) = mpsc::channel::<ReadBatch>(1);
         // Sent batches go back to the reader to be refilled: a fixed set of buffers serves
         // the whole source, so memory does not creep up with fragmentation.
@@ -156,7 +218,14 @@ impl Shipper {
         let shipper = self.clone();
         let reader_provenance = provenance.clone();
         let reading = tokio::task::spawn_blocking(move || {
-            shipper.read_batches(reader, &reader_provenance, skip_lines, &sender, &recycled)
+            shipper.read_batches(
+                reader,
+                &reader_provenance,
+                &mode,
+                skip_lines,
+                &sender,
+                &recycled,
+            )
         });
 
         let source_name = provenance.name();
@@ -247,6 +316,7 @@ impl Shipper {
         &self,
         reader: Box<dyn Read + Send>,
         provenance: &Provenance,
+        mode: &ShipMode,
         skip_lines: u64,
         sender: &mpsc::Sender<ReadBatch>,
         recycled: &std::sync::mpsc::Receiver<BulkBatch>,
@@ -289,12 +359,12 @@ impl Shipper {
             if line.number <= skip_lines {
                 continue;
             }
-            if let Some((id, doc, has_error)) = self.document_for(&line, provenance) {
-                if !has_error {
-                    newest.offer(&doc.timestamp);
+            if let Some(document) = self.document_for(&line, provenance, mode) {
+                if let Some(timestamp) = &document.newest {
+                    newest.offer(timestamp);
                 }
                 let original = String::from_utf8_lossy(line.bytes);
-                batch.push(id, &doc, &original, line.number);
+                batch.push(Some(document.id), &document.body, &original, line.number);
             }
             if batch.is_full(&self.limits) {
                 let full = std::mem::replace(&mut batch, next_batch());

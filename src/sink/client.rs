@@ -1,6 +1,7 @@
 //! The Elasticsearch sink: sends a batch with `_bulk`, reads the answer item by item,
 //! retries what can be retried within the deadline and dead-letters what cannot.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -10,6 +11,7 @@ use super::bulk::{BulkBatch, BulkItemError, BulkResponse};
 use super::connection::EsConnection;
 use super::dead_letter::{DeadLetter, DeadLetterRecord};
 use super::error::{BatchError, EsError};
+use super::mode::{ModeChoice, ModeDecision, NormalizeIn, ShipMode};
 use crate::error::Retryable;
 use crate::http_body::{BodyError, read_limited, read_prefix};
 use crate::retry::{Backoff, RetryBudget};
@@ -63,6 +65,7 @@ pub struct EsSink {
     pipeline: Option<String>,
     dead_letter: DeadLetter,
     backoff: Backoff,
+    mode: Arc<ModeChoice>,
 }
 
 impl EsSink {
@@ -73,6 +76,7 @@ impl EsSink {
         pipeline: Option<String>,
         dead_letter: DeadLetter,
         backoff: Backoff,
+        mode: NormalizeIn,
     ) -> EsSink {
         EsSink {
             connection,
@@ -80,7 +84,54 @@ impl EsSink {
             pipeline,
             dead_letter,
             backoff,
+            mode: Arc::new(ModeChoice::new(mode)),
         }
+    }
+
+    /// What the cluster gets (finished documents, or raw lines for the integration's
+    /// pipeline), decided once per process (sink/mode.rs); asking is retried like a batch
+    /// until `deadline`.
+    pub async fn mode(&self, deadline: Instant) -> Result<&ModeDecision, EsError> {
+        let mut budget = RetryBudget::new(self.backoff, deadline);
+        loop {
+            match self
+                .mode
+                .resolve(&self.connection, &self.target, self.pipeline.as_deref())
+                .await
+            {
+                Ok(decision) => return Ok(decision),
+                Err(err) if err.is_retryable() => {
+                    let retry_after = match &err {
+                        EsError::Status { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    if !budget.pause(retry_after).await {
+                        return Err(err);
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// [`mode`](Self::mode), or when the cluster cannot be asked, finished documents (as
+    /// before `NORMALIZE_IN` existed) for this once: the next source asks again.
+    pub async fn mode_or_forwarder(&self, deadline: Instant) -> ShipMode {
+        match self.mode(deadline).await {
+            Ok(decision) => decision.mode.clone(),
+            Err(err) => {
+                tracing::warn!(error = %err,
+                    "cannot tell where events are normalized; sending finished documents this time");
+                ShipMode::Forwarder {
+                    skip_default_pipeline: false,
+                }
+            }
+        }
+    }
+
+    /// The `ES_PIPELINE` parameter, if any.
+    pub fn pipeline(&self) -> Option<&str> {
+        self.pipeline.as_deref()
     }
 
     /// The data stream written to.
@@ -98,7 +149,18 @@ impl EsSink {
             "{}/_bulk?filter_path=errors,items.*.status,items.*.error",
             self.target
         );
-        if let Some(pipeline) = &self.pipeline {
+        let skip_default = self.mode.decided().is_some_and(|decision| {
+            decision.mode
+                == ShipMode::Forwarder {
+                    skip_default_pipeline: true,
+                }
+        });
+        let pipeline = if skip_default {
+            Some("_none")
+        } else {
+            self.pipeline.as_deref()
+        };
+        if let Some(pipeline) = pipeline {
             path.push_str("&pipeline=");
             path.extend(url::form_urlencoded::byte_serialize(pipeline.as_bytes()));
         }

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod counts;
 pub mod dead_letter;
 pub mod error;
+pub mod mode;
 pub mod templates;
 
 pub use bulk::{BatchLimits, BulkBatch};
@@ -15,3 +16,4 @@ pub use connection::{EsConnection, EsSettings, decode_cloud_id};
 pub use counts::Counts;
 pub use dead_letter::DeadLetter;
 pub use error::{BatchError, DeadLetterError, EsError};
+pub use mode::{ModeDecision, NormalizeIn, ShipMode};

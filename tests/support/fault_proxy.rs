@@ -1,6 +1,6 @@
 //! A small HTTP proxy between the sink and the engine that records every request (headers
-//! and body) and injects faults on demand: whole-request statuses, or `_bulk` answers whose
-//! items all carry a given status.
+//! and body) and injects faults on demand into `_bulk` requests: whole-request statuses,
+//! answers whose items all carry a given status, or delays.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -100,7 +100,13 @@ async fn handle(
         headers,
         body,
     } = request.clone();
-    let fault = state.lock().unwrap().faults.pop_front();
+    // Faults are for `_bulk` requests; the sink's other reads (its one-time look at the
+    // data stream's pipelines) pass through.
+    let fault = if path.contains("_bulk") {
+        state.lock().unwrap().faults.pop_front()
+    } else {
+        None
+    };
     state.lock().unwrap().requests.push(Recorded {
         method: method.clone(),
         path: path.clone(),

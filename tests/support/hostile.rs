@@ -96,17 +96,33 @@ impl HostileServer {
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().seen.clone()
     }
+
+    /// The `_bulk` requests received so far.
+    pub fn bulk_requests(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.contains("_bulk"))
+            .collect()
+    }
 }
 
 async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let Some(request) = read_request(&mut stream).await? else {
         return Ok(());
     };
+    // The sink's one-time look at the data stream's pipelines (sink/mode.rs) finds none;
+    // the script is for everything else.
+    let looks_at_pipelines =
+        request.path.contains("/_settings/") || request.path.contains("_simulate_index");
     let answer = {
         let mut state = state.lock().unwrap();
         state.seen.push(request.clone());
-        let next = state.script.pop_front();
-        next.unwrap_or_else(|| state.otherwise.clone())
+        if looks_at_pipelines {
+            Answer::json(404, "{}")
+        } else {
+            let next = state.script.pop_front();
+            next.unwrap_or_else(|| state.otherwise.clone())
+        }
     };
     if let Answer::Stall {
         headers,
