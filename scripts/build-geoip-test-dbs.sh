@@ -17,4 +17,9 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check \
     mmdb-writer==0.2.7 netaddr==1.3.0 maxminddb==3.2.0
 
-"$venv/bin/python" "$root/scripts/build_geoip_test_dbs.py" "$root/tests/fixtures/geoip"
+if [ "${1:-}" = "--sized-city" ]; then
+    # scripts/build-geoip-test-dbs.sh --sized-city PATH MB: a City database of MB megabytes
+    "$venv/bin/python" "$root/scripts/build_geoip_test_dbs.py" --sized-city "$2" "$3"
+else
+    "$venv/bin/python" "$root/scripts/build_geoip_test_dbs.py" "$root/tests/fixtures/geoip"
+fi

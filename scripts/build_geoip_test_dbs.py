@@ -1,5 +1,8 @@
 """Write GeoLite2-City-Test.mmdb and GeoLite2-ASN-Test.mmdb, then read them back.
 
+With `--sized-city PATH MB`, a City database of about MB megabytes instead (for the
+memory benchmark in BENCHMARKS.md).
+
 Test databases holding only the three RFC 5737 documentation networks, used by
 the normalizer's golden tests (values match the source.geo / source.as fields of
 shared/fixtures/elastic-cursor-pipeline/*-expected.json). Records follow the
@@ -62,6 +65,23 @@ def asn_record(*values):
             "autonomous_system_organization": "Documentation ASN"}
 
 
+def sized_city(path, megabytes):
+    """A City database of about `megabytes` MB (the size of a real GeoLite2-City): the test
+    networks plus one padding record on 233.252.0.0/24 (MCAST-TEST-NET), so that memory
+    can be measured with a database as large as the real one."""
+    writer = Writer("GeoLite2-City")
+    for cidr, values in NETWORKS.items():
+        writer.insert(cidr, city_record(*values))
+    # One string holds at most 16 MB: the padding is spread over several.
+    chunk = 8 * 1024 * 1024
+    padding = {f"padding{i}": str(i) * chunk for i in range(max(1, megabytes * 1024 * 1024 // chunk))}
+    writer.insert("233.252.0.0/24", padding)
+    writer.to_db_file(str(path))
+    with maxminddb.open_database(str(path)) as db:
+        assert db.get("192.0.2.15")["city"]["names"]["en"] == "Las Vegas"
+    print(f"{path}: {path.stat().st_size} bytes")
+
+
 def main(out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     city_path = out_dir / "GeoLite2-City-Test.mmdb"
@@ -84,4 +104,7 @@ def main(out_dir):
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--sized-city":
+        sized_city(Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main(Path(sys.argv[1]))

@@ -18,6 +18,7 @@ pub mod config;
 pub mod deadline;
 pub mod decompress;
 pub mod error;
+pub mod geoip_source;
 pub mod http_body;
 pub mod lambda;
 pub mod lines;

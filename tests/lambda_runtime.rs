@@ -116,6 +116,11 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
         text.lines().filter(|l| !l.trim().is_empty()).count() as u64
     };
     services::put_object(&s3, SAMPLE_BUCKET, SAMPLE_KEY, sample).await;
+    // The GeoIP databases come from S3 too, as the template deploys them.
+    let (city_db, asn_db) = support::geoip_test_dbs();
+    for (key, file) in [("geoip/City.mmdb", city_db), ("geoip/ASN.mmdb", asn_db)] {
+        services::put_object(&s3, SAMPLE_BUCKET, key, std::fs::read(file).unwrap()).await;
+    }
     let setup = support::run_cli(&["setup"], &[("ES_URL".into(), engine.url.clone())]);
     assert_eq!(setup.code, Some(0), "{}", setup.stderr);
 
@@ -148,6 +153,14 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
     env.push(("CURSOR_API_URL".into(), api.url.clone()));
     env.push(("CURSOR_API_KEY_SECRET_ARN".into(), key_secret));
     env.push(("CURSOR_INITIAL_LOOKBACK".into(), "2h".into()));
+    env.push((
+        "GEOIP_CITY_DB".into(),
+        format!("s3://{SAMPLE_BUCKET}/geoip/City.mmdb"),
+    ));
+    env.push((
+        "GEOIP_ASN_DB".into(),
+        format!("s3://{SAMPLE_BUCKET}/geoip/ASN.mmdb"),
+    ));
     std::fs::write(
         &env_file,
         env.iter()
@@ -202,6 +215,18 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
         dir.display()
     );
     assert_eq!(engine.count(&stream).await, lines);
+    // Enriched from the databases fetched from S3 at the cold start.
+    let documents = engine.all_documents(&stream).await;
+    let enriched = documents
+        .iter()
+        .find(|(_, s)| s["source"]["ip"] == "192.0.2.110")
+        .map(|(_, s)| s.clone())
+        .expect("the sample's documentation-network address");
+    assert_eq!(
+        enriched["source"]["geo"]["city_name"], "Las Vegas",
+        "{enriched}"
+    );
+    assert_eq!(enriched["source"]["as"]["number"], 64500, "{enriched}");
 
     // The same object announced directly by S3: already complete, nothing new.
     let response = tokio::task::spawn_blocking(move || invoke(port, "events/s3-put.json"))

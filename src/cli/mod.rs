@@ -43,7 +43,7 @@ const EXIT_CONFIG: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Normalize(args) => normalize::run(args),
+        Command::Normalize(args) => run_async(normalize::run(args)),
         Command::Ship(args) => run_async(ship::run(args)),
         Command::Setup(args) => run_async(setup::run(args)),
         Command::Poll(args) => run_async(poll::run(args)),

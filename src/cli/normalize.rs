@@ -17,8 +17,8 @@ pub(super) struct NormalizeArgs {
     normalizer: NormalizerArgs,
 }
 
-pub(super) fn run(args: &NormalizeArgs) -> ExitCode {
-    let normalizer = match build::normalizer(&args.normalizer) {
+pub(super) async fn run(args: &NormalizeArgs) -> ExitCode {
+    let normalizer = match build::normalizer(&args.normalizer, None).await {
         Ok(normalizer) => normalizer,
         Err(err) => return super::config_error(err),
     };

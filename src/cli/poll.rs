@@ -89,7 +89,7 @@ async fn parts(
     ConfigError,
 > {
     let api = build::api_client(&args.cursor, aws)?;
-    let shipper = build::shipper(&args.sink, &args.normalizer)?;
+    let shipper = build::shipper(&args.sink, &args.normalizer, Some(aws)).await?;
     let output = if args.dry_run || !args.sink.is_configured() {
         if !args.dry_run {
             eprintln!(

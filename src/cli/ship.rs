@@ -57,7 +57,7 @@ fn parse_s3_url(source: &str) -> Option<(String, String)> {
 
 pub(super) async fn run(args: &ShipArgs) -> ExitCode {
     let started = std::time::Instant::now();
-    let shipper = match build::shipper(&args.sink, &args.normalizer) {
+    let shipper = match build::shipper(&args.sink, &args.normalizer, None).await {
         Ok(shipper) => shipper,
         Err(err) => return super::config_error(err),
     };

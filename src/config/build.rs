@@ -11,6 +11,7 @@ use super::normalizer::NormalizerArgs;
 use super::s3::{CheckpointArgs, S3Args};
 use super::sink::SinkArgs;
 use crate::admin_api::{ApiKey, CursorApiClient, DynamoPollStore};
+use crate::geoip_source::{GeoIpSources, load_and_watch};
 use crate::normalize::{GeoIp, NormalizeOptions, Normalizer};
 use crate::s3::{ObjectProgressStore, S3Forwarder};
 use crate::shipping::Shipper;
@@ -24,21 +25,44 @@ async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
     }
 }
 
-/// The normalizer, with its GeoIP databases open.
-pub fn normalizer(args: &NormalizerArgs) -> Result<Normalizer, ConfigError> {
-    let geoip = GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?;
-    Ok(Normalizer::new(
+/// The normalizer, with its GeoIP databases open (fetched from S3 when they live there,
+/// and then watched for changes every `GEOIP_REFRESH`).
+pub async fn normalizer(
+    args: &NormalizerArgs,
+    aws: Option<&SdkConfig>,
+) -> Result<Arc<Normalizer>, ConfigError> {
+    let sources = GeoIpSources {
+        city: args.geoip_city.clone(),
+        asn: args.geoip_asn.clone(),
+        refresh: args
+            .geoip_refresh
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(3600)),
+        directory: std::env::temp_dir(),
+    };
+    let s3 = if sources.uses_s3() {
+        Some(crate::aws::s3_client(&aws_or_load(aws).await))
+    } else {
+        None
+    };
+    let normalizer = Arc::new(Normalizer::new(
         NormalizeOptions {
             preserve_original: args.preserve_original,
         },
-        geoip,
-    ))
+        GeoIp::default(),
+    ));
+    load_and_watch(sources, s3, &normalizer).await?;
+    Ok(normalizer)
 }
 
 /// Normalizer, shipping fields and limits: what turns lines into batches.
-pub fn shipper(sink: &SinkArgs, normalizer_args: &NormalizerArgs) -> Result<Shipper, ConfigError> {
+pub async fn shipper(
+    sink: &SinkArgs,
+    normalizer_args: &NormalizerArgs,
+    aws: Option<&SdkConfig>,
+) -> Result<Shipper, ConfigError> {
     Ok(Shipper {
-        normalizer: Arc::new(normalizer(normalizer_args)?),
+        normalizer: normalizer(normalizer_args, aws).await?,
         fields: Arc::new(sink.ship_fields()),
         limits: sink.limits(),
         max_line_bytes: normalizer_args.max_line_bytes,

@@ -2,7 +2,7 @@
 
 use crate::admin_api::ClientBuildError;
 use crate::aws::SecretError;
-use crate::normalize::GeoIpOpenError;
+use crate::geoip_source::GeoIpSourceError;
 use crate::sink::EsError;
 
 /// A setting that cannot work, named with what is wrong.
@@ -10,7 +10,7 @@ use crate::sink::EsError;
 pub enum ConfigError {
     /// A GeoIP database cannot be opened.
     #[error("{0}")]
-    GeoIp(#[from] GeoIpOpenError),
+    GeoIp(#[from] GeoIpSourceError),
     /// The cluster's settings cannot work.
     #[error("{0}")]
     Elasticsearch(#[from] EsError),

@@ -1,10 +1,9 @@
 //! The normalizer's settings: `event.original`, the GeoIP databases, the line cap.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
-use super::validate::{positive_at_most, whole_between};
+use super::validate::{parse_geoip_refresh, positive_at_most, whole_between};
+use crate::geoip_source::DbLocation;
 
 /// Default cap on one input line (`MAX_LINE_BYTES`).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -18,12 +17,15 @@ pub struct NormalizerArgs {
     /// Keep `event.original` on every document.
     #[arg(long, env = "PRESERVE_ORIGINAL_EVENT")]
     pub preserve_original: bool,
-    /// MaxMind-format City database for `source.geo`.
-    #[arg(long, env = "GEOIP_CITY_DB", value_name = "FILE")]
-    pub geoip_city: Option<PathBuf>,
-    /// MaxMind-format ASN database for `source.as`.
-    #[arg(long, env = "GEOIP_ASN_DB", value_name = "FILE")]
-    pub geoip_asn: Option<PathBuf>,
+    /// MaxMind-format City database for `source.geo`: a file or s3://bucket/key.
+    #[arg(long, env = "GEOIP_CITY_DB", value_name = "FILE|S3_URI")]
+    pub geoip_city: Option<DbLocation>,
+    /// MaxMind-format ASN database for `source.as`: a file or s3://bucket/key.
+    #[arg(long, env = "GEOIP_ASN_DB", value_name = "FILE|S3_URI")]
+    pub geoip_asn: Option<DbLocation>,
+    /// How often an s3:// database's ETag is checked (a changed object is fetched again).
+    #[arg(long, env = "GEOIP_REFRESH", default_value = "1h", value_parser = parse_geoip_refresh)]
+    pub geoip_refresh: chrono::TimeDelta,
     /// Longer lines become error documents holding the line's beginning.
     #[arg(long, env = "MAX_LINE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES,
           value_parser = positive_at_most("MAX_LINE_BYTES", MAX_MAX_LINE_BYTES))]

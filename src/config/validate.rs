@@ -176,6 +176,16 @@ pub fn parse_poll_interval(text: &str) -> Result<TimeDelta, String> {
     )
 }
 
+/// `GEOIP_REFRESH`: 1 second to 7 days.
+pub fn parse_geoip_refresh(text: &str) -> Result<TimeDelta, String> {
+    bounded(
+        text,
+        TimeDelta::seconds(1),
+        TimeDelta::days(7),
+        "GEOIP_REFRESH",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

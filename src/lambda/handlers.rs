@@ -32,7 +32,7 @@ impl Handlers {
     /// Builds the S3 forwarder from the configuration (once per process).
     pub async fn build(args: LambdaArgs) -> Result<Handlers, ConfigError> {
         let aws = crate::aws::load_config().await;
-        let shipper = build::shipper(&args.sink, &args.normalizer)?;
+        let shipper = build::shipper(&args.sink, &args.normalizer, Some(&aws)).await?;
         let sink = build::es_sink(&args.sink, Some(&aws)).await?;
         let forwarder = build::s3_forwarder(shipper, sink, &args.s3, &args.checkpoint, &aws);
         Ok(Handlers {

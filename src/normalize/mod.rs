@@ -88,13 +88,29 @@ pub fn document_id(event_id: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Normalizer {
     options: NormalizeOptions,
-    geoip: GeoIp,
+    /// Replaced whole when a database is refreshed (documents see one or the other).
+    geoip: std::sync::RwLock<std::sync::Arc<GeoIp>>,
 }
 
 impl Normalizer {
     /// A normalizer with these options and GeoIP readers.
     pub fn new(options: NormalizeOptions, geoip: GeoIp) -> Normalizer {
-        Normalizer { options, geoip }
+        Normalizer {
+            options,
+            geoip: std::sync::RwLock::new(std::sync::Arc::new(geoip)),
+        }
+    }
+
+    /// Uses `geoip` from now on (a refreshed database); documents being normalized finish
+    /// with the readers they started with.
+    pub fn replace_geoip(&self, geoip: GeoIp) {
+        let mut current = self.geoip.write().unwrap_or_else(|e| e.into_inner());
+        *current = std::sync::Arc::new(geoip);
+    }
+
+    /// The GeoIP readers in use.
+    fn current_geoip(&self) -> std::sync::Arc<GeoIp> {
+        self.geoip.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// True when documents keep `event.original` (`PRESERVE_ORIGINAL_EVENT`).
@@ -315,11 +331,12 @@ impl Normalizer {
         addr: IpAddr,
         errors: &mut Vec<String>,
     ) -> (Option<JsonObject>, Option<JsonObject>) {
-        let geo = self.geoip.geo(addr).unwrap_or_else(|err| {
+        let geoip = self.current_geoip();
+        let geo = geoip.geo(addr).unwrap_or_else(|err| {
             errors.push(format!("GeoIP lookup of {addr} failed: {err}"));
             None
         });
-        let as_fields = self.geoip.asn(addr).unwrap_or_else(|err| {
+        let as_fields = geoip.asn(addr).unwrap_or_else(|err| {
             errors.push(format!("ASN lookup of {addr} failed: {err}"));
             None
         });

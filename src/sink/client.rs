@@ -91,7 +91,7 @@ impl EsSink {
     /// What the cluster gets (finished documents, or raw lines for the integration's
     /// pipeline), decided once per process (sink/mode.rs); asking is retried like a batch
     /// until `deadline`.
-    pub async fn mode(&self, deadline: Instant) -> Result<&ModeDecision, EsError> {
+    pub async fn mode(&self, deadline: Instant) -> Result<ModeDecision, EsError> {
         let mut budget = RetryBudget::new(self.backoff, deadline);
         loop {
             match self
@@ -118,7 +118,7 @@ impl EsSink {
     /// before `NORMALIZE_IN` existed) for this once: the next source asks again.
     pub async fn mode_or_forwarder(&self, deadline: Instant) -> ShipMode {
         match self.mode(deadline).await {
-            Ok(decision) => decision.mode.clone(),
+            Ok(decision) => decision.mode,
             Err(err) => {
                 tracing::warn!(error = %err,
                     "cannot tell where events are normalized; sending finished documents this time");

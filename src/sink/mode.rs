@@ -149,32 +149,36 @@ impl ModeChoice {
     }
 
     /// The mode for writing to `data_stream` (with `explicit_pipeline` from `ES_PIPELINE`),
-    /// decided on first use. A cluster that cannot be reached is an error (retried with the
-    /// source); one that does not let us read the template gives `forwarder`, with a
-    /// warning.
+    /// decided on first use and kept. A cluster that cannot be reached is an error (retried
+    /// with the source). One that does not let us read the pipelines gives `forwarder`,
+    /// with a warning, and is asked again next time: once the data stream exists,
+    /// `view_index_metadata` is enough.
     pub async fn resolve(
         &self,
         connection: &EsConnection,
         data_stream: &str,
         explicit_pipeline: Option<&str>,
-    ) -> Result<&ModeDecision, EsError> {
-        self.decided
-            .get_or_try_init(|| async {
-                let effective = match self.setting {
-                    NormalizeIn::Cluster => None,
-                    NormalizeIn::Auto | NormalizeIn::Forwarder => {
-                        templates::effective_pipelines(connection, data_stream).await?
-                    }
-                };
-                let decision = decide(self.setting, explicit_pipeline, effective.as_ref());
-                if self.setting == NormalizeIn::Auto && effective.is_none() {
-                    tracing::warn!(data_stream,
-                        "could not read the data stream's template (the key needs view_index_metadata or manage_index_templates): normalizing here; set NORMALIZE_IN to choose");
-                }
-                tracing::info!(mode = ?decision.mode, reason = %decision.reason, "normalization mode");
-                Ok(decision)
-            })
-            .await
+    ) -> Result<ModeDecision, EsError> {
+        if let Some(decision) = self.decided.get() {
+            return Ok(decision.clone());
+        }
+        let effective = match self.setting {
+            NormalizeIn::Cluster => None,
+            NormalizeIn::Auto | NormalizeIn::Forwarder => {
+                templates::effective_pipelines(connection, data_stream).await?
+            }
+        };
+        let decision = decide(self.setting, explicit_pipeline, effective.as_ref());
+        if self.setting != NormalizeIn::Cluster && effective.is_none() {
+            tracing::warn!(
+                data_stream,
+                "cannot read the data stream's pipelines (the key needs view_index_metadata once the data stream exists, or manage_index_templates): sending finished documents, and asking again for the next source; set NORMALIZE_IN to choose"
+            );
+            return Ok(decision);
+        }
+        tracing::info!(mode = ?decision.mode, reason = %decision.reason, "normalization mode");
+        let _ = self.decided.set(decision.clone());
+        Ok(decision)
     }
 
     /// The mode without a cluster to ask (dry runs): `cluster` only when set.
