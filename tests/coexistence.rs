@@ -97,52 +97,52 @@ impl IntegrationAssets {
     }
 }
 
+/// Runs `work` to its end on a runtime of its own, in a thread of its own (`Drop` may run
+/// inside the test's runtime, which cannot be blocked on).
+fn on_own_runtime<F>(work: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work);
+    })
+    .join()
+    .unwrap();
+}
+
 impl Drop for IntegrationAssets {
     fn drop(&mut self) {
         let url = self.engine_url.clone();
-        // Drop may run inside the test's runtime: the cleanup gets a thread of its own.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                // A template in use by data streams can be deleted only while another one
-                // matches them: a placeholder stands in until ours is back.
-                let http = reqwest::Client::new();
-                let _ = http
-                    .put(format!("{url}/_index_template/coexistence-placeholder"))
-                    .json(&json!({"index_patterns": ["logs-cursor.audit-*"],
-                                  "data_stream": {}, "priority": 1}))
-                    .send()
-                    .await;
-                for path in [
-                    "_index_template/logs-cursor.audit".to_owned(),
-                    format!("_ingest/pipeline/{PIPELINE}"),
-                ] {
-                    let _ = http.delete(format!("{url}/{path}")).send().await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
+        on_own_runtime(async move {
+            // A template in use by data streams can be deleted only while another one
+            // matches them: a placeholder stands in until ours is back.
+            let http = reqwest::Client::new();
+            let _ = http
+                .put(format!("{url}/_index_template/coexistence-placeholder"))
+                .json(&json!({"index_patterns": ["logs-cursor.audit-*"],
+                              "data_stream": {}, "priority": 1}))
+                .send()
+                .await;
+            for path in [
+                "_index_template/logs-cursor.audit".to_owned(),
+                format!("_ingest/pipeline/{PIPELINE}"),
+            ] {
+                let _ = http.delete(format!("{url}/{path}")).send().await;
+            }
+        });
         let setup = run_cli(&["setup"], &[("ES_URL".into(), self.engine_url.clone())]);
         assert_eq!(setup.code, Some(0), "{}", setup.stderr);
         let url = self.engine_url.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = reqwest::Client::new()
-                    .delete(format!("{url}/_index_template/coexistence-placeholder"))
-                    .send()
-                    .await;
-            });
-        })
-        .join()
-        .unwrap();
+        on_own_runtime(async move {
+            let _ = reqwest::Client::new()
+                .delete(format!("{url}/_index_template/coexistence-placeholder"))
+                .send()
+                .await;
+        });
     }
 }
 

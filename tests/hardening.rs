@@ -11,7 +11,7 @@ use support::fake_cursor::{FakeCursorApi, api_event};
 use support::hostile::{Answer, HostileServer};
 use support::services;
 use support::synthetic::EventGenerator;
-use support::{CliRun, run_cli, scratch_dir, write_events};
+use support::{CliRun, run_cli, run_cli_exact, scratch_dir, write_events};
 
 const API_KEY: &str = "key_hardening_0123456789";
 
@@ -481,12 +481,12 @@ async fn no_credential_is_printed_at_trace_level() {
         settings
     };
     let runs = [
-        run_cli_traced(&["ship", &file], &only_the_secret),
-        run_cli_traced(&["setup"], &only_the_secret),
-        run_cli_traced(&["ship", &file], &settings),
-        run_cli_traced(&["ship", &file], &with_api_key),
-        run_cli_traced(&["setup"], &with_api_key),
-        run_cli_traced(&["poll", "--once"], &with_api_key),
+        run_cli_exact(&["ship", &file], &only_the_secret),
+        run_cli_exact(&["setup"], &only_the_secret),
+        run_cli_exact(&["ship", &file], &settings),
+        run_cli_exact(&["ship", &file], &with_api_key),
+        run_cli_exact(&["setup"], &with_api_key),
+        run_cli_exact(&["poll", "--once"], &with_api_key),
     ];
     let mut leaks = Vec::new();
     for run in &runs {
@@ -537,19 +537,4 @@ async fn no_credential_is_printed_at_trace_level() {
             .any(|r| r.header("authorization") == Some(from_secret.as_str())),
         "the secret's URL userinfo was sent as Basic credentials"
     );
-}
-
-/// [`run_cli`], keeping the caller's `RUST_LOG`.
-fn run_cli_traced(args: &[&str], env: &[(String, String)]) -> CliRun {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .expect("run the binary");
-    CliRun {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }

@@ -47,19 +47,26 @@ fn cargo_lambda(args: &[&str]) -> Command {
     command
 }
 
-fn invoke(port: u16, event: &str) -> serde_json::Value {
-    let output = cargo_lambda(&[
+/// `cargo lambda invoke` on the local runtime, the payload given by `data` (`--data-file
+/// PATH` or `--data-ascii JSON`).
+fn invoke_with(port: u16, data: [&str; 2]) -> std::process::Output {
+    let port = port.to_string();
+    cargo_lambda(&[
         "invoke",
         "-A",
         "127.0.0.1",
         "-P",
-        &port.to_string(),
-        "--data-file",
-        event,
+        &port,
+        data[0],
+        data[1],
         "cursor-audit-forwarder",
     ])
     .output()
-    .unwrap();
+    .unwrap()
+}
+
+fn invoke(port: u16, event: &str) -> serde_json::Value {
+    let output = invoke_with(port, ["--data-file", event]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -71,18 +78,7 @@ fn invoke(port: u16, event: &str) -> serde_json::Value {
 
 /// Invokes with `payload`, expecting the function to fail; returns what cargo-lambda printed.
 fn invoke_failing(port: u16, payload: &str) -> String {
-    let output = cargo_lambda(&[
-        "invoke",
-        "-A",
-        "127.0.0.1",
-        "-P",
-        &port.to_string(),
-        "--data-ascii",
-        payload,
-        "cursor-audit-forwarder",
-    ])
-    .output()
-    .unwrap();
+    let output = invoke_with(port, ["--data-ascii", payload]);
     let printed = format!(
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),

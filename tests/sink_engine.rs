@@ -274,6 +274,50 @@ async fn throttling_and_outages_are_retried_to_success_with_auth_and_gzip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_status_without_a_bulk_answer_is_retried_and_every_document_lands_once() {
+    let engine = Engine::new();
+    let proxy = FaultProxy::start(&engine.url);
+    proxy.inject(&[Fault::MaintenancePage, Fault::MaintenancePage]);
+    let namespace = services::unique_namespace("maintenance");
+    let stream = format!("logs-cursor.audit-{namespace}");
+    let env = env_with(&[
+        ("ES_URL", &proxy.url),
+        ("DATA_STREAM_NAMESPACE", &namespace),
+    ]);
+    setup(&env_with(&[("ES_URL", &engine.url)]));
+    let dir = scratch_dir("maintenance");
+    let path = write_events(&dir, "events.jsonl", &generated(30, 12), false);
+    let run = ship(&path, &env).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.summary("indexed"), 30);
+    assert_eq!(run.summary("failed"), 0);
+    assert!(
+        run.stderr.contains("not a _bulk answer"),
+        "the retries say why: {}",
+        run.stderr
+    );
+    let bulk: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("_bulk"))
+        .map(|r| r.fault)
+        .collect();
+    assert_eq!(
+        bulk,
+        [
+            Some(Fault::MaintenancePage),
+            Some(Fault::MaintenancePage),
+            None
+        ]
+    );
+    // Exactly once: the pages acknowledged nothing, the real answer everything.
+    let documents = engine.all_documents(&stream).await;
+    assert_eq!(documents.len(), 30);
+    let ids: std::collections::HashSet<_> = documents.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_error_fails_at_once_without_retrying() {
     let engine = Engine::new();
     let proxy = FaultProxy::start(&engine.url);

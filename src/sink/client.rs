@@ -198,9 +198,12 @@ impl EsSink {
                 });
             }
         };
-        serde_json::from_slice(&bytes).map_err(|err| EsError::BadResponse {
+        serde_json::from_slice(&bytes).map_err(|_| EsError::NotBulkAnswer {
             url,
-            message: format!("not a _bulk response: {err}"),
+            status,
+            excerpt: String::from_utf8_lossy(&bytes[..bytes.len().min(ERROR_BODY_BYTES)])
+                .trim()
+                .to_owned(),
         })
     }
 

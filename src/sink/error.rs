@@ -37,6 +37,20 @@ pub enum EsError {
         /// Why it cannot be read.
         message: String,
     },
+    /// A success status with a body that is not a `_bulk` answer (empty, not JSON, or JSON
+    /// without its fields): a load balancer's or proxy's page during maintenance, worth
+    /// retrying; nothing is acknowledged until a real answer accounts for every item.
+    #[error(
+        "Elasticsearch {url} answered {status} with something that is not a _bulk answer: {excerpt}"
+    )]
+    NotBulkAnswer {
+        /// The request's URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The beginning of the body.
+        excerpt: String,
+    },
     /// The connection settings cannot work (no URL, a bad Cloud ID, an unreadable CA).
     #[error("Elasticsearch configuration: {0}")]
     Config(String),
@@ -45,7 +59,7 @@ pub enum EsError {
 impl Retryable for EsError {
     fn is_retryable(&self) -> bool {
         match self {
-            EsError::Transport { .. } => true,
+            EsError::Transport { .. } | EsError::NotBulkAnswer { .. } => true,
             EsError::Status { status, .. } => *status == 429 || *status >= 500,
             EsError::BadResponse { .. } | EsError::Config(_) => false,
         }
@@ -151,5 +165,13 @@ mod tests {
         assert!(!status(401).is_retryable());
         assert!(!EsError::Config("x".into()).is_retryable());
         assert!(!DeadLetterError::NotConfigured.is_retryable());
+        assert!(
+            EsError::NotBulkAnswer {
+                url: "http://es".into(),
+                status: 200,
+                excerpt: "<html>maintenance</html>".into(),
+            }
+            .is_retryable()
+        );
     }
 }

@@ -19,6 +19,9 @@ pub enum Fault {
     EveryItem(u16),
     /// Forward, but only after this many milliseconds.
     DelayMs(u64),
+    /// Answer `200 text/html` with a maintenance page (a load balancer's), without
+    /// forwarding.
+    MaintenancePage,
 }
 
 /// One request as the proxy saw it.
@@ -121,6 +124,10 @@ async fn handle(
                 r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#
             )
             .into_bytes(),
+        ),
+        Some(Fault::MaintenancePage) => (
+            200,
+            b"<html><body>Service under maintenance</body></html>".to_vec(),
         ),
         Some(Fault::EveryItem(status)) => (
             200,

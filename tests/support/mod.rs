@@ -172,13 +172,20 @@ impl CliRun {
     }
 }
 
-/// Runs the binary with exactly these environment variables.
+/// Runs the binary with exactly these environment variables (logging at `warn`).
 pub fn run_cli(args: &[&str], env: &[(String, String)]) -> CliRun {
+    let mut env = env.to_vec();
+    env.retain(|(k, _)| k != "RUST_LOG");
+    env.push(("RUST_LOG".into(), "warn".into()));
+    run_cli_exact(args, &env)
+}
+
+/// Runs the binary with exactly these environment variables, `RUST_LOG` included.
+pub fn run_cli_exact(args: &[&str], env: &[(String, String)]) -> CliRun {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("RUST_LOG", "warn")
         .output()
         .expect("run the binary");
     CliRun {
