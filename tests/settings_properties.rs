@@ -3,7 +3,7 @@
 //! the parsers of what arrives from outside (URLs, `Retry-After`, secrets).
 
 use clap::Parser;
-use cursor_audit_forwarder::config::LambdaArgs;
+use cursor_audit_forwarder::config::{LambdaArgs, validate};
 use cursor_audit_forwarder::retry::parse_retry_after;
 use cursor_audit_forwarder::sink::{EsConnection, EsSettings};
 use proptest::prelude::*;
@@ -46,6 +46,8 @@ const FLAGS: &[&str] = &[
     "--cursor-retry-timeout-seconds",
     "--cursor-request-timeout-seconds",
     "--metrics-namespace",
+    "--normalize-in",
+    "--geoip-refresh",
 ];
 
 /// Text that looks like the values settings take, and anything else.
@@ -82,6 +84,15 @@ proptest! {
         let _ = EsConnection::new(&settings);
         let mut settings = EsSettings::default();
         let _ = settings.merge_secret(&secret);
+    }
+
+    #[test]
+    fn no_command_line_only_setting_panics(value in setting_text()) {
+        // CURSOR_POLL_INTERVAL belongs to `poll` only; the shared parsers directly.
+        let _ = validate::parse_poll_interval(&value);
+        let _ = cursor_audit_forwarder::config::parse_duration(&value);
+        let _ = value.parse::<cursor_audit_forwarder::geoip_source::DbLocation>();
+        let _ = value.parse::<cursor_audit_forwarder::sink::NormalizeIn>();
     }
 
     #[test]
