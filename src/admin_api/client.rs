@@ -12,74 +12,13 @@ use base64::Engine as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tokio::time::Instant;
 
+use super::answer::{Attempt, read_answer};
+use super::error::CursorApiError;
 use super::key::{ApiKey, KeyError};
 use super::pacer::Pacer;
-use super::wire::{AuditLogPage, MAX_RESPONSE_BYTES, Window, cursor_message, excerpt, rfc3339};
-use crate::error::{Retryable, error_chain};
-use crate::http_body::{BodyError, read_limited};
+use super::wire::{AuditLogPage, Window, rfc3339};
+use crate::error::error_chain;
 use crate::retry::{Backoff, RetryBudget};
-
-/// Failures of the Admin API.
-#[derive(Debug, thiserror::Error)]
-pub enum CursorApiError {
-    /// A 4xx other than 401 and 429: fixing the request or the key's rights is needed.
-    #[error("Cursor Admin API rejected {window} page {page} ({status}): {message}")]
-    Rejected {
-        /// The window asked for.
-        window: Window,
-        /// The page asked for.
-        page: u32,
-        /// The HTTP status.
-        status: u16,
-        /// Cursor's explanation.
-        message: String,
-    },
-    /// 401, also after re-reading the key.
-    #[error("Cursor Admin API: the API key was refused ({message}) {hint}")]
-    Unauthorized {
-        /// Cursor's explanation.
-        message: String,
-        /// Where to look.
-        hint: String,
-    },
-    /// Retried (or paced) until the deadline.
-    #[error(
-        "Cursor Admin API {window} page {page}: gave up after {attempts} attempts because the deadline was reached; last problem: {last}"
-    )]
-    DeadlineReached {
-        /// The window asked for.
-        window: Window,
-        /// The page asked for.
-        page: u32,
-        /// Requests sent.
-        attempts: u32,
-        /// The last problem, and the wait that would have passed the deadline.
-        last: String,
-    },
-    /// A success status with a body that is not a page.
-    #[error("Cursor Admin API {window} page {page}: unreadable answer: {message}")]
-    BadResponse {
-        /// The window asked for.
-        window: Window,
-        /// The page asked for.
-        page: u32,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// The key could not be had.
-    #[error("Cursor API key: {0}")]
-    Key(#[from] KeyError),
-}
-
-impl Retryable for CursorApiError {
-    /// True when the next run may succeed without anyone changing anything.
-    fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            CursorApiError::DeadlineReached { .. } | CursorApiError::Key(_)
-        )
-    }
-}
 
 /// Why the client cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -146,19 +85,6 @@ pub struct CursorApiClient {
     pub pacer: Pacer,
     /// Request counters.
     pub stats: ApiStats,
-}
-
-/// What one attempt produced.
-enum Attempt {
-    Page(AuditLogPage),
-    /// Worth trying again after the wait (`None`: the backoff decides).
-    Retry {
-        problem: String,
-        wait: Option<Duration>,
-        throttled: bool,
-    },
-    Unauthorized(String),
-    Fail(CursorApiError),
 }
 
 impl CursorApiClient {
@@ -327,7 +253,7 @@ impl CursorApiClient {
             .timeout(timeout)
             .send()
             .await;
-        let mut response = match sent {
+        let response = match sent {
             Ok(response) => response,
             Err(err) => {
                 return Attempt::Retry {
@@ -337,91 +263,7 @@ impl CursorApiClient {
                 };
             }
         };
-        let status = response.status().as_u16();
-        let retry_after = crate::retry::retry_after(response.headers());
-        if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .unwrap_or("nowhere")
-                .to_owned();
-            return Attempt::Fail(CursorApiError::Rejected {
-                window: *window,
-                page,
-                status,
-                message: format!(
-                    "a redirect to {location}, not followed (the key would go with it): check CURSOR_API_URL"
-                ),
-            });
-        }
-        let body = match read_limited(&mut response, MAX_RESPONSE_BYTES).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge { .. }) if status == 429 || status >= 500 => {
-                return Attempt::Retry {
-                    problem: format!("{status} with a body over {MAX_RESPONSE_BYTES} bytes"),
-                    wait: retry_after,
-                    throttled: status == 429,
-                };
-            }
-            Err(BodyError::TooLarge { .. }) => {
-                return Attempt::Fail(CursorApiError::BadResponse {
-                    window: *window,
-                    page,
-                    message: format!(
-                        "the body is larger than {MAX_RESPONSE_BYTES} bytes; lower CURSOR_PAGE_SIZE"
-                    ),
-                });
-            }
-            Err(BodyError::Transport(err)) => {
-                return Attempt::Retry {
-                    problem: format!(
-                        "reading the answer ({status}) failed: {}",
-                        error_chain(&err)
-                    ),
-                    wait: None,
-                    throttled: false,
-                };
-            }
-        };
-        match status {
-            200..=299 => match serde_json::from_slice::<AuditLogPage>(&body) {
-                Ok(answer) if answer.events.len() > self.settings.page_size as usize => {
-                    Attempt::Fail(CursorApiError::BadResponse {
-                        window: *window,
-                        page,
-                        message: format!(
-                            "{} events in a page of at most {} (pageSize)",
-                            answer.events.len(),
-                            self.settings.page_size
-                        ),
-                    })
-                }
-                Ok(page) => Attempt::Page(page),
-                Err(err) => Attempt::Fail(CursorApiError::BadResponse {
-                    window: *window,
-                    page,
-                    message: format!("not an audit-log page ({err}): {}", excerpt(&body)),
-                }),
-            },
-            401 => Attempt::Unauthorized(cursor_message(&body)),
-            429 => Attempt::Retry {
-                problem: format!("429 {}", cursor_message(&body)),
-                wait: retry_after,
-                throttled: true,
-            },
-            500..=599 => Attempt::Retry {
-                problem: format!("{status} {}", cursor_message(&body)),
-                wait: retry_after,
-                throttled: false,
-            },
-            _ => Attempt::Fail(CursorApiError::Rejected {
-                window: *window,
-                page,
-                status,
-                message: cursor_message(&body),
-            }),
-        }
+        read_answer(response, window, page, self.settings.page_size).await
     }
 }
 

@@ -2,8 +2,10 @@
 //! windows of time, paced below Cursor's rate limit, shipping each page and moving a
 //! crash-safe checkpoint only after the sink acknowledged it, under a fenced lease.
 
+mod answer;
 pub mod client;
 pub mod dynamo_store;
+pub mod error;
 pub mod file_store;
 pub mod key;
 mod lease;
@@ -15,10 +17,9 @@ pub mod store;
 pub mod windows;
 pub mod wire;
 
-pub use client::{
-    ApiStats, ClientBuildError, CursorApiClient, CursorApiError, CursorApiSettings, api_backoff,
-};
+pub use client::{ApiStats, ClientBuildError, CursorApiClient, CursorApiSettings, api_backoff};
 pub use dynamo_store::DynamoPollStore;
+pub use error::CursorApiError;
 pub use file_store::FilePollStore;
 pub use key::{ApiKey, ApiKeySource, KeyError};
 pub use poller::{PollOutput, Poller};

@@ -20,7 +20,8 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
 
-use super::client::{CursorApiClient, CursorApiError};
+use super::client::CursorApiClient;
+use super::error::CursorApiError;
 use super::lease::{LeaseKeeper, lease_owner};
 use super::page_batches::PageBatches;
 use super::report::{PollError, PollOutcome, PollReport, StopReason};

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-use super::client::CursorApiError;
+use super::error::CursorApiError;
 use super::wire::{Window, rfc3339};
 use crate::checkpoint::CheckpointError;
 use crate::error::Retryable;
