@@ -146,6 +146,16 @@ impl Drop for IntegrationAssets {
     }
 }
 
+/// The four documents of `namespace`'s data stream, each finished (no raw `message`).
+async fn finished_documents(engine: &Engine, namespace: &str) -> Vec<(String, Value)> {
+    let documents = engine
+        .all_documents(&format!("logs-cursor.audit-{namespace}"))
+        .await;
+    assert_eq!(documents.len(), 4);
+    assert!(documents.iter().all(|(_, s)| s.get("message").is_none()));
+    documents
+}
+
 fn ship(file: &str, extra: &[(&str, &str)]) -> CliRun {
     let mut env: Vec<(String, String)> = vec![("ES_URL".into(), services::es_url())];
     env.extend(
@@ -260,11 +270,7 @@ async fn beside_the_integrations_assets_raw_events_go_to_its_pipeline_else_finis
         "{:?}",
         bulk.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
-    let documents = engine
-        .all_documents(&format!("logs-cursor.audit-{forwarded_namespace}"))
-        .await;
-    assert_eq!(documents.len(), 4);
-    assert!(documents.iter().all(|(_, s)| s.get("message").is_none()));
+    let documents = finished_documents(&engine, &forwarded_namespace).await;
     assert!(
         documents
             .iter()
@@ -276,11 +282,7 @@ async fn beside_the_integrations_assets_raw_events_go_to_its_pipeline_else_finis
     let plain_namespace = services::unique_namespace("coexistplain");
     let run = ship(&file, &[("DATA_STREAM_NAMESPACE", &plain_namespace)]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let documents = engine
-        .all_documents(&format!("logs-cursor.audit-{plain_namespace}"))
-        .await;
-    assert_eq!(documents.len(), 4);
-    assert!(documents.iter().all(|(_, s)| s.get("message").is_none()));
+    let documents = finished_documents(&engine, &plain_namespace).await;
     assert!(
         documents
             .iter()

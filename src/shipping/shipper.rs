@@ -1,7 +1,8 @@
 //! The shipping pipeline shared by the CLI and the Lambda handlers: lines from a source
 //! (file or S3 object, gzip or plain) → normalizer → shipping fields (docs/normalization.md
-//! §10) → bulk batches → sink. Reading and normalizing run on a blocking thread while the previous batch is in
-//! flight; at most two batches wait in between, so memory stays bounded whatever the input.
+//! §10) → bulk batches → sink. Reading and normalizing run on a blocking thread while the
+//! previous batch is in flight; at most two batches wait in between, so memory stays
+//! bounded whatever the input.
 
 use std::io::{BufRead, Read, Write};
 use std::sync::Arc;
@@ -162,12 +163,7 @@ impl Shipper {
 
     /// The mode of dry runs (no cluster to ask): `cluster` only when set.
     pub(crate) fn offline_mode(&self) -> ShipMode {
-        match self.normalize_in {
-            NormalizeIn::Cluster => ShipMode::Cluster,
-            NormalizeIn::Auto | NormalizeIn::Forwarder => ShipMode::Forwarder {
-                skip_default_pipeline: false,
-            },
-        }
+        self.normalize_in.offline_mode()
     }
 
     /// Writes the documents that would be indexed to `out` (dry run). Returns the count.

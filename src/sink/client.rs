@@ -101,11 +101,7 @@ impl EsSink {
             {
                 Ok(decision) => return Ok(decision),
                 Err(err) if err.is_retryable() => {
-                    let retry_after = match &err {
-                        EsError::Status { retry_after, .. } => *retry_after,
-                        _ => None,
-                    };
-                    if !budget.pause(retry_after).await {
+                    if !budget.pause(err.retry_after()).await {
                         return Err(err);
                     }
                 }
@@ -260,12 +256,7 @@ impl EsSink {
                     }
                 }
                 Err(err) if err.is_retryable() => {
-                    if let EsError::Status {
-                        retry_after: after, ..
-                    } = &err
-                    {
-                        retry_after = *after;
-                    }
+                    retry_after = err.retry_after();
                     outcome.error = Some(BatchError::Request(err));
                 }
                 Err(err) => {

@@ -56,6 +56,16 @@ pub enum EsError {
     Config(String),
 }
 
+impl EsError {
+    /// The server's `Retry-After`, when it answered with one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            EsError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
 impl Retryable for EsError {
     fn is_retryable(&self) -> bool {
         match self {

@@ -42,6 +42,18 @@ impl std::str::FromStr for NormalizeIn {
     }
 }
 
+impl NormalizeIn {
+    /// The mode without a cluster to ask (dry runs): `cluster` only when set.
+    pub fn offline_mode(self) -> ShipMode {
+        match self {
+            NormalizeIn::Cluster => ShipMode::Cluster,
+            NormalizeIn::Auto | NormalizeIn::Forwarder => ShipMode::Forwarder {
+                skip_default_pipeline: false,
+            },
+        }
+    }
+}
+
 /// What shipping sends, once decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShipMode {
@@ -138,11 +150,6 @@ impl ModeChoice {
         }
     }
 
-    /// The setting.
-    pub fn setting(&self) -> NormalizeIn {
-        self.setting
-    }
-
     /// The decision, once made.
     pub fn decided(&self) -> Option<&ModeDecision> {
         self.decided.get()
@@ -179,16 +186,6 @@ impl ModeChoice {
         tracing::info!(mode = ?decision.mode, reason = %decision.reason, "normalization mode");
         let _ = self.decided.set(decision.clone());
         Ok(decision)
-    }
-
-    /// The mode without a cluster to ask (dry runs): `cluster` only when set.
-    pub fn offline(&self) -> ShipMode {
-        match self.setting {
-            NormalizeIn::Cluster => ShipMode::Cluster,
-            NormalizeIn::Auto | NormalizeIn::Forwarder => ShipMode::Forwarder {
-                skip_default_pipeline: false,
-            },
-        }
     }
 }
 
