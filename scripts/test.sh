@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need, checks formatting and lints,
-# starts the local services (Elasticsearch node + moto) once, runs every test, stops them.
+# starts the local services (Elasticsearch node, OpenSearch node, moto) once, runs every test,
+# stops them.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh -- ARGS    extra arguments for `cargo test` (e.g. a test name filter)
@@ -46,6 +47,14 @@ sam_started=$SECONDS
         AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     unset AWS_PROFILE AWS_SESSION_TOKEN
     cfn-lint template.yaml
+    # both ways of naming the cluster: a secret (Elasticsearch, OpenSearch) or an Amazon
+    # OpenSearch Service domain signed with SigV4
+    common=(AuditBucketName=audit CursorApiKeySecretArn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:cursor-AbCdEf)
+    cfn-lint template.yaml --parameters "${common[@]}" \
+        ElasticsearchSecretArn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:es-AbCdEf
+    cfn-lint template.yaml --parameters "${common[@]}" \
+        OpenSearchDomainArn=arn:aws:es:eu-west-1:123456789012:domain/audit-logs \
+        OpenSearchEndpoint=https://search-audit-logs-abc123.eu-west-1.es.amazonaws.com
     sam validate --lint
     mkdir -p target/sam
     if ! sam build --build-dir target/sam/build >target/sam/build.log 2>&1; then
@@ -59,10 +68,10 @@ bootstrap="$(find target/sam/build -name bootstrap -type f -print -quit)"
     || { echo "sam build did not produce an aarch64 bootstrap" >&2; exit 1; }
 echo "template checks and sam build in $((SECONDS - sam_started)) s; $bootstrap: $(stat -c %s "$bootstrap") bytes"
 
-step "start local services"
+step "start local services (Elasticsearch, OpenSearch, moto)"
 stop_services() { "$ROOT/scripts/services.sh" stop || true; }
 trap stop_services EXIT
-"$ROOT/scripts/services.sh" start
+ENGINE=opensearch "$ROOT/scripts/services.sh" start
 set -a
 # shellcheck disable=SC1091
 . "$ROOT/target/services.env"

@@ -480,7 +480,26 @@ async fn no_credential_is_printed_at_trace_level() {
         ]));
         settings
     };
+    let aws_secret_key = "AwsSecretKey-1234-secret";
+    let aws_session_token = "AwsSessionToken-5678-secret";
+    let signed = {
+        let mut settings: Vec<(String, String)> = services::aws_env()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET"))
+            .collect();
+        settings.extend(env(&[
+            ("RUST_LOG", "trace"),
+            ("ES_URL", &es.url),
+            ("ES_AWS_SIGV4", "true"),
+            ("AWS_ACCESS_KEY_ID", "ASIATRACETEST"),
+            ("AWS_SECRET_ACCESS_KEY", aws_secret_key),
+            ("AWS_SESSION_TOKEN", aws_session_token),
+        ]));
+        settings
+    };
     let runs = [
+        run_cli_exact(&["ship", &file], &signed),
+        run_cli_exact(&["setup"], &signed),
         run_cli_exact(&["ship", &file], &only_the_secret),
         run_cli_exact(&["setup"], &only_the_secret),
         run_cli_exact(&["ship", &file], &settings),
@@ -500,6 +519,8 @@ async fn no_credential_is_printed_at_trace_level() {
             secret_password,
             secret_url_password,
             cursor_key,
+            aws_secret_key,
+            aws_session_token,
         ] {
             for encoded in encodings(secret) {
                 if run.stdout.contains(&encoded) || run.stderr.contains(&encoded) {
@@ -536,5 +557,11 @@ async fn no_credential_is_printed_at_trace_level() {
             .iter()
             .any(|r| r.header("authorization") == Some(from_secret.as_str())),
         "the secret's URL userinfo was sent as Basic credentials"
+    );
+    assert!(
+        es.requests()
+            .iter()
+            .any(|r| r.header("x-amz-security-token") == Some(aws_session_token)),
+        "the signed runs used the session token"
     );
 }

@@ -2,7 +2,7 @@
 //! document per non-blank line, each one fit to index.
 
 use cursor_audit_forwarder::lines::LineReader;
-use cursor_audit_forwarder::normalize::{GeoIp, NormalizeOptions, Normalizer};
+use cursor_audit_forwarder::normalize::{GeoIp, Ids, NormalizeOptions, Normalizer};
 use cursor_audit_forwarder::shipping::normalize_read_line;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -178,7 +178,7 @@ proptest! {
         let mut reader = LineReader::new(&input[..], max_line_bytes);
         let mut documents = 0;
         while let Some(line) = reader.next_line().unwrap() {
-            if let Some(n) = normalize_read_line(&normalizer, &line, max_line_bytes) {
+            if let Some(n) = normalize_read_line(&normalizer, &line, max_line_bytes, Ids::Computed) {
                 assert_indexable(&n.to_value());
                 documents += 1;
             }

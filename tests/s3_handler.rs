@@ -24,6 +24,10 @@ struct Fixture {
 }
 
 async fn fixture(name: &str) -> Fixture {
+    fixture_on(name, Engine::new()).await
+}
+
+async fn fixture_on(name: &str, engine: Engine) -> Fixture {
     services::export_aws_env();
     let namespace = services::unique_namespace(name);
     let fixture = Fixture {
@@ -31,7 +35,7 @@ async fn fixture(name: &str) -> Fixture {
         stream: format!("logs-cursor.audit-{namespace}"),
         table: format!("progress-{namespace}"),
         s3: services::s3().await,
-        engine: Engine::new(),
+        engine,
     };
     services::create_bucket(&fixture.s3, &fixture.bucket).await;
     services::create_table(&fixture.table).await;
@@ -133,7 +137,17 @@ fn generous() -> Deadline {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries() {
-    let f = fixture("sqsbatch").await;
+    sqs_batch_forwarded_once(fixture("sqsbatch").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_opensearch_an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries() {
+    sqs_batch_forwarded_once(fixture_on("ossqsbatch", Engine::opensearch()).await).await;
+}
+
+/// Notifications in an SQS batch (multi-member gzip, odd keys, a skipped suffix, a test
+/// event), redelivered, direct and SNS-wrapped: every line lands once.
+async fn sqs_batch_forwarded_once(f: Fixture) {
     let multi_key = "2026/11/25/multi member audit.jsonl.gz";
     let plain_key = "2026/11/25/plain-é.ndjson";
     let skipped_key = "2026/11/25/readme.txt";

@@ -21,6 +21,7 @@ const FLAGS: &[&str] = &[
     "--es-password",
     "--es-secret-arn",
     "--es-ca-cert",
+    "--es-aws-sigv4",
     "--namespace",
     "--es-pipeline",
     "--bulk-max-bytes",

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::config::{NormalizerArgs, build};
 use crate::lines::LineReader;
+use crate::normalize::Ids;
 use crate::output::stdout_documents;
 use crate::shipping::normalize_read_line;
 
@@ -28,7 +29,7 @@ pub(super) async fn run(args: &NormalizeArgs) -> ExitCode {
     let mut out = stdout_documents();
     let result: io::Result<()> = (|| {
         while let Some(line) = lines.next_line()? {
-            if let Some(normalized) = normalize_read_line(&normalizer, &line, max) {
+            if let Some(normalized) = normalize_read_line(&normalizer, &line, max, Ids::Skipped) {
                 out.write_document(&normalized.document)?;
             }
         }

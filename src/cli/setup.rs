@@ -26,6 +26,13 @@ pub(super) async fn run(args: &SetupArgs) -> ExitCode {
         Ok(connection) => connection,
         Err(err) => return super::config_error(err),
     };
+    if let Some(signer) = connection.signer() {
+        eprintln!(
+            "signing requests with AWS SigV4 (service {}, region {})",
+            crate::sink::sigv4::SERVICE,
+            signer.region()
+        );
+    }
     match templates::setup(&connection).await {
         Ok(SetupResult::Installed { engine, version }) => {
             eprintln!(

@@ -15,7 +15,7 @@ use crate::geoip_source::{GeoIpSources, load_and_watch};
 use crate::normalize::{GeoIp, NormalizeOptions, Normalizer};
 use crate::s3::{ObjectProgressStore, S3Forwarder};
 use crate::shipping::Shipper;
-use crate::sink::{DeadLetter, EsConnection, EsSink, default_backoff};
+use crate::sink::{DeadLetter, EsConnection, EsSink, SigV4Signer, SigningRegion, default_backoff};
 
 /// The shared AWS configuration, loaded now unless the caller has it already.
 async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
@@ -84,7 +84,23 @@ pub async fn connection(
             .map_err(ConfigError::ElasticsearchSecret)?;
         settings.merge_secret(&secret)?;
     }
-    Ok(EsConnection::new(&settings)?)
+    let connection = EsConnection::new(&settings)?;
+    let Some(region) = connection.sigv4_region()? else {
+        return Ok(connection);
+    };
+    let config = aws_or_load(aws).await;
+    let region = match region {
+        SigningRegion::Endpoint(region) => region,
+        SigningRegion::Configured => config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(ConfigError::NoSigningRegion)?,
+    };
+    let provider = config
+        .credentials_provider()
+        .ok_or(ConfigError::NoAwsCredentials)?;
+    tracing::info!(region = %region, service = crate::sink::sigv4::SERVICE, "signing cluster requests with AWS SigV4");
+    Ok(connection.with_signer(SigV4Signer::new(region, provider)))
 }
 
 /// The sink: connection, data stream, pipeline and dead letter.

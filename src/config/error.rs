@@ -17,6 +17,14 @@ pub enum ConfigError {
     /// The Elasticsearch secret cannot be read.
     #[error("Elasticsearch configuration: {0}")]
     ElasticsearchSecret(#[source] SecretError),
+    /// SigV4 signing is on, but the endpoint names no region and none is configured.
+    #[error(
+        "ES_AWS_SIGV4: the endpoint names no AWS region; set AWS_REGION to the domain's region"
+    )]
+    NoSigningRegion,
+    /// SigV4 signing is on, but the AWS configuration has no credentials provider.
+    #[error("ES_AWS_SIGV4: no AWS credentials are configured to sign requests with")]
+    NoAwsCredentials,
     /// Neither the key nor its secret is set.
     #[error(
         "no Cursor Admin API key: set CURSOR_API_KEY_SECRET_ARN (or CURSOR_API_KEY for local use)"

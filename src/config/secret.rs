@@ -50,6 +50,6 @@ impl FromStr for UrlSetting {
 
 impl std::fmt::Debug for UrlSetting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::sink::connection::redacted_url(&self.0))
+        f.write_str(&crate::sink::cluster_url::redacted_url(&self.0))
     }
 }

@@ -11,7 +11,7 @@ use super::secret::{Secret, UrlSetting};
 use super::validate::{parse_namespace, parse_pipeline, positive_at_most, whole_between};
 use crate::deadline::Deadline;
 use crate::shipping::ShipFields;
-use crate::sink::{BatchLimits, EsSettings, NormalizeIn};
+use crate::sink::{BatchLimits, EsSettings, NormalizeIn, SigV4Choice};
 
 /// The largest bulk body (`http.max_content_length` defaults to 100 MB).
 pub const MAX_BULK_BYTES: usize = 100 * 1024 * 1024;
@@ -43,6 +43,11 @@ pub struct SinkArgs {
     /// Secrets Manager secret (JSON with url, cloud_id, api_key, username, password).
     #[arg(long, env = "ES_SECRET_ARN")]
     pub es_secret_arn: Option<String>,
+    /// Sign requests with AWS SigV4 (service `es`) for Amazon OpenSearch Service domains with
+    /// IAM access control: `true`, `false`, or `auto` (on for `*.es.amazonaws.com` and
+    /// `*.aos.<region>.on.aws` endpoints when no API key or user is set).
+    #[arg(long, env = "ES_AWS_SIGV4", default_value = "auto")]
+    pub es_aws_sigv4: SigV4Choice,
     /// Extra PEM CA bundle for self-managed clusters.
     #[arg(long, env = "ES_CA_CERT")]
     pub es_ca_cert: Option<PathBuf>,
@@ -103,6 +108,7 @@ impl SinkArgs {
             secret_arn: self.es_secret_arn.clone().filter(|v| !v.is_empty()),
             ca_cert: self.es_ca_cert.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
+            sigv4: self.es_aws_sigv4,
         }
     }
 

@@ -3,7 +3,9 @@
 //! the line are the options and the GeoIP readers it is handed. Spec: docs/normalization.md.
 
 mod categorize;
+mod derived;
 mod document;
+mod envelope;
 mod fields;
 mod geoip;
 mod parse_line;
@@ -12,7 +14,6 @@ mod s3_shape;
 mod timestamp;
 mod url_parts;
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use base64::Engine as _;
@@ -30,6 +31,8 @@ pub use payload::{BOOLEAN_FIELDS, LONG_FIELDS};
 pub use timestamp::{format_millis, normalize_timestamp, parse_iso8601};
 pub use url_parts::UrlParts;
 
+use derived::{related_users, stringify_keyword_objects};
+use envelope::Envelope;
 use parse_line::ParsedLine;
 use s3_shape::flatten_s3;
 
@@ -43,14 +46,6 @@ pub const PROVIDER: &str = "cursor";
 /// The tag that marks documents carrying `event.original`.
 pub const PRESERVE_ORIGINAL_TAG: &str = "preserve_original_event";
 
-/// ECS keyword fields outside `cursor.audit` that the normalizer copies from the input.
-const ECS_KEYWORD_FIELDS: &[&[&str]] = &[
-    &["user", "email"],
-    &["user", "target", "email"],
-    &["user", "target", "id"],
-    &["user", "target", "group", "id"],
-];
-
 /// How the normalizer is configured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NormalizeOptions {
@@ -58,10 +53,19 @@ pub struct NormalizeOptions {
     pub preserve_original: bool,
 }
 
+/// Whether the `_id` (§9) is computed with the document: printing documents needs none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    /// [`Normalized::id`] is set when the event has an `event_id`.
+    Computed,
+    /// [`Normalized::id`] is always `None` (no hashing).
+    Skipped,
+}
+
 /// The normalizer's output for one input line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalized {
-    /// The document `_id` (§9); `None` when the event has no `event_id`.
+    /// The document `_id` (§9); `None` when the event has no `event_id` (or [`Ids::Skipped`]).
     pub id: Option<String>,
     /// The ECS document.
     pub document: EcsDocument,
@@ -123,8 +127,17 @@ impl Normalizer {
         self.normalize_line_at(line, Utc::now())
     }
 
+    /// As [`Normalizer::normalize_line`], computing the `_id` only when `ids` asks for it.
+    pub fn normalize_line_ids(&self, line: &[u8], ids: Ids) -> Option<Normalized> {
+        self.normalize(line, Utc::now(), ids)
+    }
+
     /// As [`Normalizer::normalize_line`], with `now` as the processing time.
     pub fn normalize_line_at(&self, line: &[u8], now: DateTime<Utc>) -> Option<Normalized> {
+        self.normalize(line, now, Ids::Computed)
+    }
+
+    fn normalize(&self, line: &[u8], now: DateTime<Utc>, ids: Ids) -> Option<Normalized> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
@@ -144,7 +157,7 @@ impl Normalizer {
             Ok(ParsedLine::Object {
                 event,
                 first_dynamic_key,
-            }) => self.normalize_event_at(event, first_dynamic_key, text, now),
+            }) => self.normalize_event_at(event, first_dynamic_key, text, now, ids),
             Ok(ParsedLine::NotObject(kind)) => {
                 self.error_document_at(text, format!("event is not a JSON object but {kind}"), now)
             }
@@ -182,10 +195,11 @@ impl Normalizer {
 
     fn normalize_event_at(
         &self,
-        mut event: Map<String, Value>,
+        mut event: Envelope,
         first_dynamic_key: Option<String>,
         original: &str,
         now: DateTime<Utc>,
+        ids: Ids,
     ) -> Normalized {
         let mut errors = Vec::new();
         let mut unmapped = Map::new();
@@ -200,6 +214,7 @@ impl Normalizer {
         let event_id = take_non_null(&mut event, "event_id");
         let id = event_id
             .as_ref()
+            .filter(|_| ids == Ids::Computed)
             .map(|v| document_id(&fields::keyword_text(v)));
         let action = take_non_null(&mut event, "event_type").map(|v| match v {
             Value::String(text) => text,
@@ -284,7 +299,7 @@ impl Normalizer {
         );
 
         // Beyond: nothing of the envelope is dropped silently.
-        unmapped.extend(event);
+        unmapped.extend(event.into_entries());
         if !unmapped.is_empty() {
             audit.insert("unmapped".into(), Value::Object(unmapped));
         }
@@ -345,7 +360,7 @@ impl Normalizer {
 }
 
 /// Removes `key` and returns its value unless it is absent or null.
-fn take_non_null(event: &mut Map<String, Value>, key: &str) -> Option<Value> {
+fn take_non_null(event: &mut Envelope, key: &str) -> Option<Value> {
     event.remove(key).filter(|v| !v.is_null())
 }
 
@@ -355,57 +370,6 @@ fn take_object(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Va
         Some(Value::Object(object)) => Some(object),
         _ => None,
     }
-}
-
-/// Beyond (type safety): objects in keyword fields become their compact JSON text.
-fn stringify_keyword_objects(
-    ecs: &mut Map<String, Value>,
-    audit: &mut Map<String, Value>,
-    event: &mut EventFields,
-) {
-    let stringify = |value: &mut Value| {
-        if fields::needs_keyword_stringify(value) {
-            *value = Value::String(value.to_string());
-        }
-    };
-    for (key, value) in audit.iter_mut() {
-        let open_ended = matches!(key.as_str(), "event_data" | "unmapped");
-        let typed = BOOLEAN_FIELDS.contains(&key.as_str()) || LONG_FIELDS.contains(&key.as_str());
-        if !open_ended && !typed {
-            stringify(value);
-        }
-    }
-    for path in ECS_KEYWORD_FIELDS {
-        if let Some(value) = fields::get_mut(ecs, path) {
-            stringify(value);
-        }
-    }
-    if let Some(id) = event.id.as_mut() {
-        stringify(id);
-    }
-}
-
-/// §7 `related.user`: actor, target, creator, sender; no duplicates, `""` or `"unknown"`.
-fn related_users(ecs: &Map<String, Value>, audit: &Map<String, Value>) -> Vec<String> {
-    let sources = [
-        fields::get(ecs, &["user", "email"]),
-        fields::get(ecs, &["user", "target", "email"]),
-        audit.get("creator_email"),
-        audit.get("sender_email"),
-        audit.get("sender_user_id"),
-    ];
-    let mut users: Vec<String> = Vec::new();
-    for source in sources {
-        let text = match source {
-            Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
-            Some(scalar @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(scalar.to_string()),
-            _ => continue,
-        };
-        if !text.is_empty() && text != "unknown" && !users.iter().any(|u| *u == text) {
-            users.push(text.into_owned());
-        }
-    }
-    users
 }
 
 #[cfg(test)]

@@ -1,19 +1,56 @@
 //! One input line parsed just enough: an object in document order with the first key that
 //! can name an S3 event type (docs/normalization.md §1), or the kind of JSON it was instead.
 
+use std::borrow::Cow;
+
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::envelope::Envelope;
 use super::s3_shape::S3_RESERVED_KEYS;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// One input line as parsed: an object, with the first key (in document order) that can
-/// name an S3 event type, or the kind of JSON value it was instead.
+/// name an S3 event type, or the kind of JSON value it was instead. The envelope's slots make
+/// `Object` large; a line's parse result is moved once, and boxing it would cost an
+/// allocation per line.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum ParsedLine {
     Object {
-        event: Map<String, Value>,
+        event: Envelope,
         first_dynamic_key: Option<String>,
     },
     NotObject(&'static str),
+}
+
+/// An object key, borrowed from the line unless it holds escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(key.to_owned())))
+    }
+
+    fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(key)))
+    }
 }
 
 impl<'de> Deserialize<'de> for ParsedLine {
@@ -32,14 +69,17 @@ impl<'de> Visitor<'de> for ParsedLineVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<ParsedLine, A::Error> {
-        let mut event = Map::new();
+        let mut event = Envelope::default();
         let mut first_dynamic_key = None;
-        while let Some(key) = access.next_key::<String>()? {
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
             let value: Value = access.next_value()?;
-            if first_dynamic_key.is_none() && !S3_RESERVED_KEYS.contains(&key.as_str()) {
-                first_dynamic_key = Some(key.clone());
+            if first_dynamic_key.is_none() && !S3_RESERVED_KEYS.contains(&key.as_ref()) {
+                first_dynamic_key = Some(key.clone().into_owned());
             }
-            event.insert(key, value);
+            match key {
+                Cow::Borrowed(key) => event.insert(key, value),
+                Cow::Owned(key) => event.insert_owned(key, value),
+            }
         }
         Ok(ParsedLine::Object {
             event,

@@ -3,21 +3,23 @@
 
 use serde_json::{Map, Value};
 
+use super::envelope::Envelope;
+
 /// Top-level keys of an S3 line that are never the dynamic event-type key.
 pub(super) const S3_RESERVED_KEYS: &[&str] = &["metadata", "team_id", "ip_address", "user_email"];
 
 /// §1: flattens an S3-shaped event into the API shape, in place. Further non-reserved
 /// top-level keys go to `unmapped`.
 pub(super) fn flatten_s3(
-    event: &mut Map<String, Value>,
+    event: &mut Envelope,
     event_type: Option<String>,
     unmapped: &mut Map<String, Value>,
     errors: &mut Vec<String>,
 ) {
     let extras: Vec<String> = event
         .keys()
-        .filter(|k| !S3_RESERVED_KEYS.contains(&k.as_str()) && Some(*k) != event_type.as_ref())
-        .cloned()
+        .filter(|k| !S3_RESERVED_KEYS.contains(k) && Some(*k) != event_type.as_deref())
+        .map(str::to_owned)
         .collect();
     for extra in extras {
         if let Some(value) = event.remove(&extra) {
@@ -32,20 +34,20 @@ pub(super) fn flatten_s3(
             Value::Null => Map::new(),
             other => Map::from_iter([("value".to_owned(), other)]),
         };
-        event.insert("event_type".into(), Value::String(event_type));
-        event.insert("event_data".into(), Value::Object(data));
+        event.insert("event_type", Value::String(event_type));
+        event.insert("event_data", Value::Object(data));
     }
     if let Some(Value::Object(mut metadata)) = metadata {
         if let Some(id) = metadata.remove("id") {
-            event.insert("event_id".into(), id);
+            event.insert("event_id", id);
         }
         if let Some(timestamp) = metadata.remove("timestamp") {
-            event.insert("timestamp".into(), timestamp);
+            event.insert("timestamp", timestamp);
         }
         if let Some(Value::Object(context)) = metadata.remove("context") {
             for (key, value) in context {
                 if !event.contains_key(&key) {
-                    event.insert(key, value);
+                    event.insert_owned(key, value);
                 }
             }
         }
@@ -54,7 +56,7 @@ pub(super) fn flatten_s3(
         match serde_json::from_str::<Value>(privacy_mode) {
             Ok(Value::Object(mut parsed)) => {
                 if let Some(mode) = parsed.remove("privacyMode").filter(|m| !m.is_null()) {
-                    event.insert("privacy_mode".into(), mode);
+                    event.insert("privacy_mode", mode);
                 }
             }
             Ok(_) => {}

@@ -5,9 +5,11 @@ pub mod fields;
 pub mod newest;
 pub mod raw_document;
 pub mod read_line;
+pub mod report;
 pub mod shipper;
 
 pub use fields::{DATASET, Provenance, ShipFields, add_shipping_fields};
 pub use newest::NewestTimestamp;
 pub use read_line::normalize_read_line;
-pub use shipper::{ShipError, Shipper, SourceReport};
+pub use report::{ShipError, SourceReport};
+pub use shipper::Shipper;

@@ -13,66 +13,14 @@ use super::fields::{Provenance, ShipFields, add_shipping_fields};
 use super::newest::NewestTimestamp;
 use super::raw_document::{RawDocument, raw_document};
 use super::read_line::normalize_read_line;
+use super::report::{ShipError, SourceReport};
 use crate::deadline::Deadline;
 use crate::decompress::decompressing_reader;
-use crate::error::{Retryable, SourceError};
+use crate::error::SourceError;
 use crate::lines::{Line, LineReader};
-use crate::normalize::{EcsDocument, Normalized, Normalizer, format_millis};
+use crate::normalize::{EcsDocument, Ids, Normalized, Normalizer, format_millis};
 use crate::output::DocumentWriter;
-use crate::sink::{BatchError, BatchLimits, BulkBatch, Counts, EsSink, NormalizeIn, ShipMode};
-
-/// Why a source was not completely shipped.
-#[derive(Debug, thiserror::Error)]
-pub enum ShipError {
-    /// Reading or inflating the source failed (what was read before is shipped).
-    #[error("{0}")]
-    Source(#[from] SourceError),
-    /// The sink did not acknowledge a batch.
-    #[error("{0}")]
-    Sink(#[from] BatchError),
-    /// The invocation's deadline came before the source's end.
-    #[error("stopped before line {line}: the invocation deadline is near")]
-    DeadlineNear {
-        /// The first line not shipped.
-        line: u64,
-    },
-    /// The reading thread ended abnormally.
-    #[error("reading {source_name} stopped: {message}")]
-    ReaderStopped {
-        /// The source.
-        source_name: String,
-        /// What the thread's end said.
-        message: String,
-    },
-    /// Writing the documents (dry run) failed.
-    #[error("cannot write the documents: {0}")]
-    Output(#[source] std::io::Error),
-}
-
-impl Retryable for ShipError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            ShipError::Source(err) => err.is_retryable(),
-            ShipError::Sink(_) | ShipError::DeadlineNear { .. } => true,
-            ShipError::ReaderStopped { .. } | ShipError::Output(_) => false,
-        }
-    }
-}
-
-/// What shipping one source achieved.
-#[derive(Debug, Default)]
-pub struct SourceReport {
-    /// What was read and delivered.
-    pub counts: Counts,
-    /// Every line up to and including this one is acknowledged.
-    pub acknowledged_through_line: u64,
-    /// True when the source was read to its end and everything is acknowledged.
-    pub complete: bool,
-    /// Why not complete.
-    pub error: Option<ShipError>,
-    /// The newest `@timestamp` acknowledged.
-    pub newest: NewestTimestamp,
-}
+use crate::sink::{BatchLimits, BulkBatch, EsSink, NormalizeIn, ShipMode};
 
 /// Everything needed to turn lines into documents.
 #[derive(Debug, Clone)]
@@ -126,7 +74,8 @@ impl Shipper {
         provenance: &Provenance,
         mode: &ShipMode,
     ) -> Option<LineDocument> {
-        let normalized = normalize_read_line(&self.normalizer, line, self.max_line_bytes)?;
+        let normalized =
+            normalize_read_line(&self.normalizer, line, self.max_line_bytes, Ids::Computed)?;
         Some(self.document_of(normalized, line.bytes, line.offset, provenance, mode))
     }
 
@@ -143,11 +92,24 @@ impl Shipper {
             .id
             .unwrap_or_else(|| provenance.fallback_id(offset, bytes));
         let newest = (!normalized.has_error).then(|| normalized.document.timestamp.clone());
-        let body = match mode {
+        let body = self.body_of(normalized.document, bytes, offset, provenance, mode);
+        LineDocument { id, body, newest }
+    }
+
+    /// The body alone of [`Shipper::document_of`]: what a dry run prints (it needs no
+    /// `_id` and no newest timestamp).
+    fn body_of(
+        &self,
+        mut document: EcsDocument,
+        bytes: &[u8],
+        offset: u64,
+        provenance: &Provenance,
+        mode: &ShipMode,
+    ) -> Outgoing {
+        match mode {
             ShipMode::Forwarder { .. } => {
-                let mut doc = normalized.document;
-                add_shipping_fields(&mut doc, &self.fields, provenance, offset);
-                Outgoing::Ecs(Box::new(doc))
+                add_shipping_fields(&mut document, &self.fields, provenance, offset);
+                Outgoing::Ecs(Box::new(document))
             }
             ShipMode::Cluster => Outgoing::Raw(Box::new(raw_document(
                 bytes,
@@ -157,8 +119,7 @@ impl Shipper {
                 provenance,
                 offset,
             ))),
-        };
-        LineDocument { id, body, newest }
+        }
     }
 
     /// The mode of dry runs (no cluster to ask): `cluster` only when set.
@@ -188,10 +149,18 @@ impl Shipper {
                     }));
                 }
             };
-            if let Some(document) = self.document_for(&line, provenance, &mode) {
+            if let Some(normalized) =
+                normalize_read_line(&self.normalizer, &line, self.max_line_bytes, Ids::Skipped)
+            {
                 count += 1;
-                out.write_document(&document.body)
-                    .map_err(ShipError::Output)?;
+                let body = self.body_of(
+                    normalized.document,
+                    line.bytes,
+                    line.offset,
+                    provenance,
+                    &mode,
+                );
+                out.write_document(&body).map_err(ShipError::Output)?;
             }
         }
     }

@@ -1,13 +1,16 @@
 //! Where the cluster is and how to authenticate: URL or Cloud ID, ApiKey or Basic, an
 //! optional extra CA, and credentials from Secrets Manager. Secrets never reach Debug or logs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
+use super::cluster_url::{decode_cloud_id, redacted_url, split_url};
 use super::error::EsError;
+use super::sigv4::{SigV4Choice, SigV4Signer, SigningRegion, endpoint_region};
 
 /// Connection settings as configured (env or flags), before secrets are resolved.
 #[derive(Clone, Default)]
@@ -28,6 +31,8 @@ pub struct EsSettings {
     pub ca_cert: Option<std::path::PathBuf>,
     /// Timeout of one request.
     pub request_timeout: Duration,
+    /// `ES_AWS_SIGV4`.
+    pub sigv4: SigV4Choice,
 }
 
 impl std::fmt::Debug for EsSettings {
@@ -40,6 +45,7 @@ impl std::fmt::Debug for EsSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("secret_arn", &self.secret_arn)
             .field("ca_cert", &self.ca_cert)
+            .field("sigv4", &self.sigv4)
             .finish()
     }
 }
@@ -102,33 +108,6 @@ impl EsSettings {
     }
 }
 
-/// Decodes an Elastic Cloud ID (`name:base64(host$es_id$kibana_id)`) to the cluster URL.
-pub fn decode_cloud_id(cloud_id: &str) -> Result<String, EsError> {
-    let invalid = |why: &str| EsError::Config(format!("invalid ES_CLOUD_ID: {why}"));
-    let encoded = cloud_id
-        .rsplit_once(':')
-        .map(|(_, encoded)| encoded)
-        .unwrap_or(cloud_id);
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| invalid("not base64"))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid("not UTF-8"))?;
-    let mut parts = decoded.split('$');
-    let host = parts
-        .next()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| invalid("no host"))?;
-    let es_id = parts
-        .next()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| invalid("no Elasticsearch id"))?;
-    let (host, port) = match host.rsplit_once(':') {
-        Some((host, port)) if port.parse::<u16>().is_ok() => (host, port),
-        _ => (host, "443"),
-    };
-    Ok(format!("https://{es_id}.{host}:{port}"))
-}
-
 /// The most a secret may hold (Secrets Manager's own limit is 64 KiB).
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
 
@@ -140,61 +119,6 @@ pub(crate) fn json_error_kind(err: &serde_json::Error) -> &'static str {
         serde_json::error::Category::Data => "a value of the wrong type",
         serde_json::error::Category::Eof => "truncated JSON",
     }
-}
-
-/// A URL for logs and `Debug`: any userinfo replaced.
-pub(crate) fn redacted_url(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
-            let _ = url.set_username("redacted");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "<not a URL>".into(),
-    }
-}
-
-/// Credentials carried in a URL's userinfo (`http://user:password@host`).
-struct UrlCredentials {
-    username: String,
-    password: Option<String>,
-}
-
-/// Checks a cluster URL (`http` or `https`, a host, no query or fragment) and splits off
-/// any credentials in its userinfo. Messages never repeat the URL: it may hold a password.
-fn split_url(text: &str) -> Result<(String, Option<UrlCredentials>), EsError> {
-    let mut url = url::Url::parse(text)
-        .map_err(|err| EsError::Config(format!("the cluster URL is not a valid URL: {err}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(EsError::Config(format!(
-            "the cluster URL must start with http:// or https://, not {}://",
-            url.scheme()
-        )));
-    }
-    if url.host().is_none() {
-        return Err(EsError::Config("the cluster URL has no host".into()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(EsError::Config(
-            "the cluster URL must not have a query or a fragment".into(),
-        ));
-    }
-    let credentials = (!url.username().is_empty()).then(|| UrlCredentials {
-        username: percent_decode(url.username()),
-        password: url.password().map(percent_decode),
-    });
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok((url.as_str().trim_end_matches('/').to_owned(), credentials))
-}
-
-/// Percent-decoding of a userinfo part.
-fn percent_decode(part: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", part.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
 }
 
 /// The `Authorization` header for the configured credentials.
@@ -230,6 +154,9 @@ pub struct EsConnection {
     /// The cluster URL, without a trailing slash.
     pub base_url: String,
     auth: Option<HeaderValue>,
+    /// Whether requests are to be signed (`ES_AWS_SIGV4`), before a signer is attached.
+    sigv4: SigV4Choice,
+    signer: Option<Arc<SigV4Signer>>,
     /// The HTTP client (connection pool).
     pub http: reqwest::Client,
 }
@@ -239,6 +166,7 @@ impl std::fmt::Debug for EsConnection {
         f.debug_struct("EsConnection")
             .field("base_url", &self.base_url)
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .field("signer", &self.signer)
             .finish()
     }
 }
@@ -288,8 +216,43 @@ impl EsConnection {
         Ok(EsConnection {
             base_url,
             auth: auth_header(&effective)?,
+            sigv4: settings.sigv4,
+            signer: None,
             http,
         })
+    }
+
+    /// Where the signing region comes from when requests must be SigV4-signed; `None` when
+    /// they are not. `ES_AWS_SIGV4=auto` signs for Amazon OpenSearch Service endpoints unless
+    /// an API key or a user is configured: both need the `Authorization` header the
+    /// signature takes.
+    pub fn sigv4_region(&self) -> Result<Option<SigningRegion>, EsError> {
+        let host = url::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        match self.sigv4 {
+            SigV4Choice::Off => Ok(None),
+            SigV4Choice::On if self.auth.is_some() => Err(EsError::Config(
+                "ES_AWS_SIGV4=true signs requests with AWS credentials; it cannot be combined with ES_API_KEY or ES_USERNAME (from settings, the URL or the secret)".into(),
+            )),
+            SigV4Choice::On => Ok(Some(
+                endpoint_region(&host).map_or(SigningRegion::Configured, SigningRegion::Endpoint),
+            )),
+            SigV4Choice::Auto if self.auth.is_some() => Ok(None),
+            SigV4Choice::Auto => Ok(endpoint_region(&host).map(SigningRegion::Endpoint)),
+        }
+    }
+
+    /// This connection, signing every request with `signer`.
+    pub fn with_signer(mut self, signer: Arc<SigV4Signer>) -> EsConnection {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The SigV4 signer, when requests are signed.
+    pub fn signer(&self) -> Option<&SigV4Signer> {
+        self.signer.as_deref()
     }
 
     /// The full URL of `path` (relative to the cluster URL).
@@ -308,38 +271,28 @@ impl EsConnection {
 }
 
 impl EsConnection {
-    /// Sends a request to `path`; a transport failure names the URL.
+    /// Sends a request to `path`, signed when the connection signs; a transport failure
+    /// names the URL.
     pub async fn send(
         &self,
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, EsError> {
-        request.send().await.map_err(|source| EsError::Transport {
+        let transport = |source| EsError::Transport {
             url: self.url_for(path),
             source,
-        })
+        };
+        let mut request = request.build().map_err(transport)?;
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request).await?;
+        }
+        self.http.execute(request).await.map_err(transport)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cloud_id_decodes_to_https_url() {
-        let encoded = base64::engine::general_purpose::STANDARD
-            .encode("us-east-1.aws.found.io$abc123$kib456");
-        assert_eq!(
-            decode_cloud_id(&format!("my-deployment:{encoded}")).unwrap(),
-            "https://abc123.us-east-1.aws.found.io:443"
-        );
-        let with_port = base64::engine::general_purpose::STANDARD.encode("example.com:9243$es$kb");
-        assert_eq!(
-            decode_cloud_id(&format!("d:{with_port}")).unwrap(),
-            "https://es.example.com:9243"
-        );
-        assert!(decode_cloud_id("d:!!!").is_err());
-    }
 
     #[test]
     fn api_key_and_basic_headers() {

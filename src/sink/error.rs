@@ -54,6 +54,13 @@ pub enum EsError {
     /// The connection settings cannot work (no URL, a bad Cloud ID, an unreadable CA).
     #[error("Elasticsearch configuration: {0}")]
     Config(String),
+    /// AWS credentials for SigV4 could not be had (the provider failed; worth retrying:
+    /// instance metadata and the container endpoint have hiccups).
+    #[error("cannot get AWS credentials to sign requests: {0}")]
+    Credentials(String),
+    /// A request could not be signed.
+    #[error("cannot sign the request with SigV4: {0}")]
+    Signing(String),
 }
 
 impl EsError {
@@ -69,9 +76,11 @@ impl EsError {
 impl Retryable for EsError {
     fn is_retryable(&self) -> bool {
         match self {
-            EsError::Transport { .. } | EsError::NotBulkAnswer { .. } => true,
+            EsError::Transport { .. } | EsError::NotBulkAnswer { .. } | EsError::Credentials(_) => {
+                true
+            }
             EsError::Status { status, .. } => *status == 429 || *status >= 500,
-            EsError::BadResponse { .. } | EsError::Config(_) => false,
+            EsError::BadResponse { .. } | EsError::Config(_) | EsError::Signing(_) => false,
         }
     }
 }

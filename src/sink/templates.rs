@@ -339,7 +339,8 @@ async fn read_json(
 }
 
 /// The pipelines that run on what is written to `data_stream`: its write index's settings
-/// when it exists, else those of the template that would create it. `None` when neither
+/// when it exists, else those of the template that would create it (asked only then:
+/// OpenSearch answers 500 when simulating a name an existing data stream holds). `None` when neither
 /// can be read (the key lacks `view_index_metadata` and `manage_index_templates`). A
 /// cluster that cannot be reached or fails is an error.
 pub async fn effective_pipelines(
@@ -363,14 +364,16 @@ pub async fn effective_pipelines(
     }
     if status == 200
         && let Some(indices) = body.as_object()
-        && !indices.is_empty()
     {
-        // Backing indices are named .ds-<stream>-<date>-<generation>: the last is the
-        // write index.
-        let write_index = indices.keys().max().map(String::as_str).unwrap_or_default();
-        return Ok(Some(EffectivePipelines::from_settings(
-            &indices[write_index]["settings"],
-        )));
+        // The stream exists. Backing indices are named .ds-<stream>-<date>-<generation>:
+        // the last is the write index. None listed (`{}`, on Elasticsearch and OpenSearch
+        // alike) means neither setting is set on any of them.
+        let write_settings =
+            indices.keys().max().map_or(
+                &Value::Null,
+                |write_index| &indices[write_index]["settings"],
+            );
+        return Ok(Some(EffectivePipelines::from_settings(write_settings)));
     }
     let simulate_path = format!("_index_template/_simulate_index/{data_stream}");
     let (status, body) = read_json(connection, reqwest::Method::POST, &simulate_path).await?;

@@ -6,6 +6,7 @@ pub mod fault_proxy;
 pub mod hostile;
 pub mod http;
 pub mod services;
+pub mod sigv4_proxy;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};

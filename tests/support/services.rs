@@ -21,7 +21,14 @@ pub fn env() -> &'static HashMap<String, String> {
             }
         }
         // The process environment wins (scripts/test.sh exports the same values).
-        for key in ["ES_URL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        for key in [
+            "ES_URL",
+            "OPENSEARCH_URL",
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
             if let Ok(value) = std::env::var(key) {
                 vars.insert(key.to_owned(), value);
             }
@@ -40,6 +47,16 @@ pub fn env() -> &'static HashMap<String, String> {
 /// The Elasticsearch URL.
 pub fn es_url() -> String {
     env()["ES_URL"].clone()
+}
+
+/// The OpenSearch node's URL (`ENGINE=opensearch scripts/services.sh start` runs it beside
+/// the Elasticsearch node; scripts/test.sh does).
+pub fn opensearch_url() -> String {
+    env().get("OPENSEARCH_URL").cloned().unwrap_or_else(|| {
+        panic!(
+            "no OpenSearch node: start the services with `ENGINE=opensearch scripts/services.sh start` (scripts/test.sh does)"
+        )
+    })
 }
 
 /// Environment for a child process: the AWS variables pointing at moto, nothing else.
@@ -71,14 +88,37 @@ pub fn unique_namespace(test: &str) -> String {
 /// A small async client for checks against the engine.
 pub struct Engine {
     pub url: String,
+    /// True for the OpenSearch node.
+    pub opensearch: bool,
     http: reqwest::Client,
 }
 
 impl Engine {
+    /// The Elasticsearch node.
     pub fn new() -> Engine {
         Engine {
             url: es_url(),
+            opensearch: false,
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// The OpenSearch node.
+    pub fn opensearch() -> Engine {
+        Engine {
+            url: opensearch_url(),
+            opensearch: true,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The field type of an open-ended object: `flattened` (Elasticsearch) or `flat_object`
+    /// (OpenSearch).
+    pub fn flat_type(&self) -> &'static str {
+        if self.opensearch {
+            "flat_object"
+        } else {
+            "flattened"
         }
     }
 
