@@ -171,9 +171,9 @@ impl SigV4Signer {
             let mut value = HeaderValue::from_str(header.value())
                 .map_err(|err| EsError::Signing(err.to_string()))?;
             value.set_sensitive(header.sensitive() || header.name() == "authorization");
-            request
-                .headers_mut()
-                .insert(HeaderName::from_static(header.name()), value);
+            let name = HeaderName::from_bytes(header.name().as_bytes())
+                .map_err(|err| EsError::Signing(err.to_string()))?;
+            request.headers_mut().insert(name, value);
         }
         Ok(())
     }
