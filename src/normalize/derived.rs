@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use super::audit_rules::{BOOLEAN_FIELDS, LONG_FIELDS};
 use super::document::EventFields;
 use super::fields;
-use super::payload::{BOOLEAN_FIELDS, LONG_FIELDS};
 
 /// ECS keyword fields outside `cursor.audit` that the normalizer copies from the input.
 const ECS_KEYWORD_FIELDS: &[&[&str]] = &[

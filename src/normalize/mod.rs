@@ -2,6 +2,7 @@
 //! Cursor integration would index, and its `_id`. Pure functions; the only inputs besides
 //! the line are the options and the GeoIP readers it is handed. Spec: docs/normalization.md.
 
+mod audit_rules;
 mod categorize;
 mod derived;
 mod document;
@@ -21,13 +22,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
+pub use audit_rules::{BOOLEAN_FIELDS, LONG_FIELDS};
 pub use categorize::{Category, categorize};
 pub use document::{
     CloudFields, CursorFields, DataStreamFields, EcsDocument, EcsFields, ErrorFields, EventFields,
     LogFields, LogFile, RelatedFields, SourceFields,
 };
 pub use geoip::{GeoIp, GeoIpOpenError};
-pub use payload::{BOOLEAN_FIELDS, LONG_FIELDS};
 pub use timestamp::{format_millis, normalize_timestamp, parse_iso8601};
 pub use url_parts::UrlParts;
 
