@@ -280,20 +280,29 @@ wait_healthy() {
     done
 }
 
-# launch_opensearch URL_VAR: (re)creates the data home, starts the node on a free port and stores its URL in
-# the variable named URL_VAR.
-launch_opensearch() {
-    local port
+# launch_node URL_VAR PIDFILE LOG HOME PROJECT_DIR MAIN_CLASS JAVA_OPTS: (re)creates the node's data home,
+# starts the node (a Maven project's Main) on a free port and stores its URL in the variable named URL_VAR.
+launch_node() {
+    local url_var="$1" pidfile="$2" logfile="$3" home="$4" dir="$5" main="$6" java_opts="$7" port
     if [[ "${SERVICES_KEEP_DATA:-0}" != 1 ]]; then
-        rm -rf "$OS_HOME_DIR"
+        rm -rf "$home"
     fi
-    mkdir -p "$OS_HOME_DIR"
+    mkdir -p "$home"
     port="$(free_port)"
-    printf -v "$1" '%s' "http://127.0.0.1:$port"
-    # shellcheck disable=SC2086 # OPENSEARCH_JAVA_OPTS is a word list
-    launch "$OS_PID_FILE" "$OS_LOG" java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-        -Dfile.encoding=UTF-8 -Dlog4j2.disable.jmx=true -Dlog4j.shutdownHookEnabled=false ${OPENSEARCH_JAVA_OPTS:-} \
-        -cp "$OS_DIR/target/classes:$OS_DIR/target/lib/*" localdev.opensearch.Main "$port" "$OS_HOME_DIR" 0
+    printf -v "$url_var" '%s' "http://127.0.0.1:$port"
+    # shellcheck disable=SC2086 # the JVM options are a word list
+    launch "$pidfile" "$logfile" java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dfile.encoding=UTF-8 -Dlog4j2.disable.jmx=true -Dlog4j.shutdownHookEnabled=false $java_opts \
+        -cp "$dir/target/classes:$dir/target/lib/*" "$main" "$port" "$home" 0
+}
+
+launch_elasticsearch() { # launch_elasticsearch URL_VAR
+    launch_node "$1" "$ES_PID_FILE" "$ES_LOG" "$ES_HOME_DIR" "$ENGINE_DIR" localdev.Main "${ES_JAVA_OPTS:-}"
+}
+
+launch_opensearch() { # launch_opensearch URL_VAR
+    launch_node "$1" "$OS_PID_FILE" "$OS_LOG" "$OS_HOME_DIR" "$OS_DIR" localdev.opensearch.Main \
+        "${OPENSEARCH_JAVA_OPTS:-}"
 }
 
 # write_env ES_URL AWS_URL ES_VERSION MOTO_VERSION [OPENSEARCH_URL]
@@ -363,22 +372,13 @@ cmd_start() {
     stop_all
     rm -f "$ENV_FILE"
 
-    local t0 es_port es_url aws_url os_url="" es_version moto_version
+    local t0 es_url aws_url os_url="" es_version moto_version
     local waits=()
     t0="$(now)"
     command -v java >/dev/null || { log "java not found (Java 17 is required)"; return 1; }
     ensure_engine_built
 
-    if [[ "${SERVICES_KEEP_DATA:-0}" != 1 ]]; then
-        rm -rf "$ES_HOME_DIR"
-    fi
-    mkdir -p "$ES_HOME_DIR"
-    es_port="$(free_port)"
-    es_url="http://127.0.0.1:$es_port"
-    # shellcheck disable=SC2086 # ES_JAVA_OPTS is a word list
-    launch "$ES_PID_FILE" "$ES_LOG" java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-        -Dfile.encoding=UTF-8 -Dlog4j2.disable.jmx=true -Dlog4j.shutdownHookEnabled=false ${ES_JAVA_OPTS:-} \
-        -cp "$ENGINE_DIR/target/classes:$ENGINE_DIR/target/lib/*" localdev.Main "$es_port" "$ES_HOME_DIR" 0
+    launch_elasticsearch es_url
     waits+=("elasticsearch=$es_url")
 
     # the JVM(s) boot while the OpenSearch project is built and the virtualenv is checked / installed
