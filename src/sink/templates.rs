@@ -340,9 +340,9 @@ async fn read_json(
 
 /// The pipelines that run on what is written to `data_stream`: its write index's settings
 /// when it exists, else those of the template that would create it (asked only then:
-/// OpenSearch answers 500 when simulating a name an existing data stream holds). `None` when neither
-/// can be read (the key lacks `view_index_metadata` and `manage_index_templates`). A
-/// cluster that cannot be reached or fails is an error.
+/// OpenSearch answers 500 when simulating a name an existing data stream holds). `None`
+/// when neither can be read (the key lacks `view_index_metadata` and
+/// `manage_index_templates`). A cluster that cannot be reached or fails is an error.
 pub async fn effective_pipelines(
     connection: &EsConnection,
     data_stream: &str,
