@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::{NormalizerArgs, build};
-use crate::lines::LineReader;
-use crate::normalize::Ids;
-use crate::output::stdout_documents;
-use crate::shipping::normalize_read_line;
+use crate::shipping::normalize_stream;
+use crate::sink::stdout_documents;
 
 /// `normalize`
 #[derive(Debug, Args)]
@@ -23,19 +21,9 @@ pub(super) async fn run(args: &NormalizeArgs) -> ExitCode {
         Ok(normalizer) => normalizer,
         Err(err) => return super::config_error(err),
     };
+    let stdin = BufReader::with_capacity(256 * 1024, io::stdin().lock());
     let max = args.normalizer.max_line_bytes;
-    let stdin = io::stdin().lock();
-    let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, stdin), max);
-    let mut out = stdout_documents();
-    let result: io::Result<()> = (|| {
-        while let Some(line) = lines.next_line()? {
-            if let Some(normalized) = normalize_read_line(&normalizer, &line, max, Ids::Skipped) {
-                out.write_document(&normalized.document)?;
-            }
-        }
-        out.flush()
-    })();
-    match result {
+    match normalize_stream(&normalizer, stdin, max, &mut stdout_documents()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(err) => {

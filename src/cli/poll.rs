@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use clap::Args;
 
-use crate::admin_api::{FilePollStore, PollOutput, PollStore, Poller};
+use crate::admin_api::{AnyPollStore, Poller};
+use crate::config::build::{self, PollerOutput};
 use crate::config::validate::parse_poll_interval;
-use crate::config::{CheckpointArgs, ConfigError, CursorArgs, NormalizerArgs, SinkArgs, build};
+use crate::config::{CheckpointArgs, ConfigError, CursorArgs, NormalizerArgs, SinkArgs};
 
 /// `poll [--once] [--dry-run]`
 #[derive(Debug, Args)]
@@ -44,66 +44,28 @@ pub(super) struct PollArgs {
 }
 
 pub(super) async fn run(args: &PollArgs) -> ExitCode {
-    crate::logging::init_logging();
-    let aws = crate::aws::load_config().await;
-    let (api, shipper, output) = match parts(args, &aws).await {
-        Ok(parts) => parts,
-        Err(err) => return super::config_error(err),
-    };
-    let settings = args.cursor.poll_settings();
-    match args.checkpoint.table() {
-        Some(table) => {
-            let store = build::dynamo_poll_store(table, &args.cursor, &args.sink.namespace, &aws);
-            let poller = Poller {
-                api: Arc::new(api),
-                store: Arc::new(store),
-                shipper,
-                output,
-                settings,
-            };
-            poll_loop(&poller, args).await
-        }
-        None => {
-            let poller = Poller {
-                api: Arc::new(api),
-                store: Arc::new(FilePollStore::new(args.checkpoint_file.clone())),
-                shipper,
-                output,
-                settings,
-            };
-            poll_loop(&poller, args).await
-        }
+    crate::telemetry::logging::init_logging();
+    if !args.dry_run && !args.sink.is_configured() {
+        eprintln!(
+            "no cluster configured (ES_URL, ES_CLOUD_ID or ES_SECRET_ARN): printing the documents; the checkpoint is not advanced"
+        );
+    }
+    match build_poller(args).await {
+        Ok(poller) => poll_loop(&poller, args).await,
+        Err(err) => super::config_error(err),
     }
 }
 
-/// The API client, the shipper and where documents go.
-async fn parts(
-    args: &PollArgs,
-    aws: &aws_config::SdkConfig,
-) -> Result<
-    (
-        crate::admin_api::CursorApiClient,
-        crate::shipping::Shipper,
-        PollOutput,
-    ),
-    ConfigError,
-> {
-    let api = build::api_client(&args.cursor, aws)?;
-    let shipper = build::shipper(&args.sink, &args.normalizer, Some(aws)).await?;
-    let output = if args.dry_run || !args.sink.is_configured() {
-        if !args.dry_run {
-            eprintln!(
-                "no cluster configured (ES_URL, ES_CLOUD_ID or ES_SECRET_ARN): printing the documents; the checkpoint is not advanced"
-            );
-        }
-        PollOutput::Print
-    } else {
-        PollOutput::Index(Box::new(build::es_sink(&args.sink, Some(aws)).await?))
+async fn build_poller(args: &PollArgs) -> Result<Poller<AnyPollStore>, ConfigError> {
+    let output = PollerOutput::Own {
+        normalizer: &args.normalizer,
+        dry_run: args.dry_run,
     };
-    Ok((api, shipper, output))
+    let store = (&args.checkpoint, Some(args.checkpoint_file.as_path()));
+    build::poller(&args.cursor, &args.sink, store, output, None).await
 }
 
-async fn poll_loop<S: PollStore>(poller: &Poller<S>, args: &PollArgs) -> ExitCode {
+async fn poll_loop(poller: &Poller<AnyPollStore>, args: &PollArgs) -> ExitCode {
     let interval = args.interval.to_std().unwrap_or(Duration::from_secs(300));
     loop {
         let report = poller.poll_once(args.sink.deadline()).await;

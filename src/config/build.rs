@@ -1,6 +1,9 @@
 //! The one place that builds components from settings, for the command line and the
-//! Lambda alike: normalizer, shipper, sink, S3 forwarder, Admin API client and poll stores.
+//! Lambda alike: the normalizer and shipper, the output (a cluster, or stdout for dry
+//! runs), the S3 path, named sources for `ship`, and the Admin API poller. The front ends
+//! take their settings, call one builder and run what it returns.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -10,12 +13,18 @@ use super::error::ConfigError;
 use super::normalizer::NormalizerArgs;
 use super::s3::{CheckpointArgs, S3Args};
 use super::sink::SinkArgs;
-use crate::admin_api::{ApiKey, CursorApiClient, DynamoPollStore};
-use crate::geoip_source::{GeoIpSources, load_and_watch};
+use crate::admin_api::{
+    AnyPollStore, ApiKey, CursorApiClient, DynamoPollStore, FilePollStore, Poller,
+};
+use crate::geoip::{GeoIpSources, load_and_watch};
 use crate::normalize::{GeoIp, NormalizeOptions, Normalizer};
 use crate::s3::{ObjectProgressStore, S3Forwarder};
 use crate::shipping::Shipper;
-use crate::sink::{DeadLetter, EsConnection, EsSink, SigV4Signer, SigningRegion, default_backoff};
+use crate::sink::{
+    DeadLetter, EsConnection, EsSink, Output, SigV4Signer, SigningRegion, StdoutSink,
+    default_backoff,
+};
+use crate::sources::NamedSources;
 
 /// The shared AWS configuration, loaded now unless the caller has it already.
 async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
@@ -67,7 +76,6 @@ pub async fn shipper(
         limits: sink.limits(),
         max_line_bytes: normalizer_args.max_line_bytes,
         max_inflated_bytes: normalizer_args.max_object_inflated_bytes,
-        normalize_in: sink.normalize_in,
     })
 }
 
@@ -103,8 +111,8 @@ pub async fn connection(
     Ok(connection.with_signer(SigV4Signer::new(region, provider)))
 }
 
-/// The sink: connection, data stream, pipeline and dead letter.
-pub async fn es_sink(sink: &SinkArgs, aws: Option<&SdkConfig>) -> Result<EsSink, ConfigError> {
+/// The cluster sink: connection, data stream, pipeline and dead letter.
+pub async fn cluster(sink: &SinkArgs, aws: Option<&SdkConfig>) -> Result<EsSink, ConfigError> {
     let connection = connection(sink, aws).await?;
     let dead_letter = match (&sink.dead_letter_bucket, &sink.dead_letter_dir) {
         (Some(bucket), _) if !bucket.is_empty() => DeadLetter::S3 {
@@ -125,54 +133,148 @@ pub async fn es_sink(sink: &SinkArgs, aws: Option<&SdkConfig>) -> Result<EsSink,
     ))
 }
 
-/// Where per-object progress goes.
-pub fn progress_store(checkpoint: &CheckpointArgs, aws: &SdkConfig) -> ObjectProgressStore {
+/// Where documents go: the cluster, or standard output for a dry run (asked for, or no
+/// cluster configured).
+pub async fn output(
+    sink: &SinkArgs,
+    dry_run: bool,
+    aws: Option<&SdkConfig>,
+) -> Result<Output, ConfigError> {
+    if dry_run || !sink.is_configured() {
+        return Ok(Output::Stdout(StdoutSink {
+            normalize_in: sink.normalize_in,
+        }));
+    }
+    Ok(Output::Cluster(Box::new(cluster(sink, aws).await?)))
+}
+
+/// Where per-object progress goes: nowhere for a dry run, which records nothing.
+fn progress_store(
+    checkpoint: &CheckpointArgs,
+    output: &Output,
+    aws: &SdkConfig,
+) -> ObjectProgressStore {
     match checkpoint.table() {
-        Some(table) => ObjectProgressStore::DynamoDb {
+        Some(table) if !output.is_dry_run() => ObjectProgressStore::DynamoDb {
             client: aws_sdk_dynamodb::Client::new(aws),
             table: table.to_owned(),
         },
-        None => ObjectProgressStore::Disabled,
+        _ => ObjectProgressStore::Disabled,
     }
 }
 
-/// The S3 path around an existing shipper and sink.
+/// The S3 path around an existing shipper and output.
 pub fn s3_forwarder(
     shipper: Shipper,
-    sink: EsSink,
+    output: Output,
     s3: &S3Args,
     checkpoint: &CheckpointArgs,
     aws: &SdkConfig,
 ) -> S3Forwarder {
     S3Forwarder {
+        progress: progress_store(checkpoint, &output, aws),
         shipper,
-        sink,
+        output,
         s3: crate::aws::s3_client(aws),
-        progress: progress_store(checkpoint, aws),
         suffixes: s3.suffixes(),
         region: crate::aws::region_name(aws),
     }
 }
 
-/// The Admin API client, with its key source.
-pub fn api_client(cursor: &CursorArgs, aws: &SdkConfig) -> Result<CursorApiClient, ConfigError> {
-    let source = cursor.key_source(aws).ok_or(ConfigError::NoCursorKey)?;
-    Ok(CursorApiClient::new(
-        cursor.api_settings(),
-        ApiKey::new(source),
-    )?)
+/// The S3 path of the Lambda function: shipper, cluster and progress table.
+pub async fn s3_source(
+    normalizer: &NormalizerArgs,
+    sink: &SinkArgs,
+    s3: &S3Args,
+    checkpoint: &CheckpointArgs,
+    aws: &SdkConfig,
+) -> Result<S3Forwarder, ConfigError> {
+    let shipper = shipper(sink, normalizer, Some(aws)).await?;
+    let output = Output::Cluster(Box::new(cluster(sink, Some(aws)).await?));
+    Ok(s3_forwarder(shipper, output, s3, checkpoint, aws))
 }
 
-/// The poll checkpoint and lease in the DynamoDB table.
-pub fn dynamo_poll_store(
-    table: &str,
+/// What `ship SOURCE…` runs: files through the shipper, `s3://` sources through the S3
+/// path (AWS is configured only when a source is in S3).
+pub async fn named_sources(
+    sources: &[String],
+    dry_run: bool,
+    normalizer: &NormalizerArgs,
+    sink: &SinkArgs,
+    s3: &S3Args,
+    checkpoint: &CheckpointArgs,
+) -> Result<NamedSources, ConfigError> {
+    let aws = if sources.iter().any(|s| crate::sources::is_s3(s)) {
+        Some(crate::aws::load_config().await)
+    } else {
+        None
+    };
+    let shipper = shipper(sink, normalizer, aws.as_ref()).await?;
+    let output = output(sink, dry_run, aws.as_ref()).await?;
+    let forwarder = aws
+        .as_ref()
+        .map(|aws| s3_forwarder(shipper.clone(), output.clone(), s3, checkpoint, aws));
+    Ok(NamedSources {
+        shipper,
+        output,
+        s3: forwarder,
+        deadline: sink.deadline(),
+    })
+}
+
+/// What the poller ships with: the S3 path's shipper and output (the Lambda shares them),
+/// or its own, built from the settings (`dry_run`: print instead of index).
+#[derive(Debug)]
+pub enum PollerOutput<'a> {
+    /// Share these.
+    Shared(Shipper, Output),
+    /// Build them.
+    Own {
+        /// The normalizer's settings.
+        normalizer: &'a NormalizerArgs,
+        /// Print the documents, take no lease, write no checkpoint.
+        dry_run: bool,
+    },
+}
+
+/// The Admin API poller: its client and key, its checkpoint and lease (in the DynamoDB
+/// table when one is set, else in `checkpoint_file`), named after the namespace and event
+/// filter so that pollers sharing a table stay apart. The key is checked first, before
+/// anything is fetched.
+pub async fn poller(
     cursor: &CursorArgs,
-    namespace: &str,
-    aws: &SdkConfig,
-) -> DynamoPollStore {
-    DynamoPollStore {
-        client: aws_sdk_dynamodb::Client::new(aws),
-        table: table.to_owned(),
-        name: cursor.poller_name(namespace),
-    }
+    sink: &SinkArgs,
+    (checkpoint, checkpoint_file): (&CheckpointArgs, Option<&Path>),
+    output: PollerOutput<'_>,
+    aws: Option<&SdkConfig>,
+) -> Result<Poller<AnyPollStore>, ConfigError> {
+    let aws = &aws_or_load(aws).await;
+    let store = match (checkpoint.table(), checkpoint_file) {
+        (Some(table), _) => AnyPollStore::Dynamo(DynamoPollStore {
+            client: aws_sdk_dynamodb::Client::new(aws),
+            table: table.to_owned(),
+            name: cursor.poller_name(&sink.namespace),
+        }),
+        (None, Some(file)) => AnyPollStore::File(FilePollStore::new(file.to_path_buf())),
+        (None, None) => return Err(ConfigError::PollerNeedsTable),
+    };
+    let source = cursor.key_source(aws).ok_or(ConfigError::NoCursorKey)?;
+    let api = CursorApiClient::new(cursor.api_settings(), ApiKey::new(source))?;
+    let (shipper, output) = match output {
+        PollerOutput::Shared(shipper, output) => (shipper, output),
+        PollerOutput::Own {
+            normalizer,
+            dry_run,
+        } => (
+            shipper(sink, normalizer, Some(aws)).await?,
+            self::output(sink, dry_run, Some(aws)).await?,
+        ),
+    };
+    Ok(Poller {
+        api: Arc::new(api),
+        store: Arc::new(store),
+        shipper,
+        output,
+        settings: cursor.poll_settings(),
+    })
 }

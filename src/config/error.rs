@@ -2,7 +2,7 @@
 
 use crate::admin_api::ClientBuildError;
 use crate::aws::SecretError;
-use crate::geoip_source::GeoIpSourceError;
+use crate::geoip::GeoIpSourceError;
 use crate::sink::EsError;
 
 /// A setting that cannot work, named with what is wrong.

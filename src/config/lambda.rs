@@ -27,7 +27,7 @@ pub struct LambdaArgs {
     #[command(flatten)]
     pub cursor: CursorArgs,
     /// CloudWatch namespace of the Embedded Metric Format records.
-    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::metrics::DEFAULT_NAMESPACE)]
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::telemetry::metrics::DEFAULT_NAMESPACE)]
     pub metrics_namespace: String,
 }
 

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::validate::{parse_geoip_refresh, positive_at_most, whole_between};
-use crate::geoip_source::DbLocation;
+use crate::geoip::DbLocation;
 
 /// Default cap on one input line (`MAX_LINE_BYTES`).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -32,7 +32,7 @@ pub struct NormalizerArgs {
     pub max_line_bytes: usize,
     /// A gzip file or object that inflates to more fails, naming it (a gzip bomb).
     #[arg(long, env = "MAX_OBJECT_INFLATED_BYTES", value_name = "BYTES",
-          default_value_t = crate::decompress::DEFAULT_MAX_INFLATED_BYTES,
+          default_value_t = crate::shipping::decompress::DEFAULT_MAX_INFLATED_BYTES,
           value_parser = whole_between("MAX_OBJECT_INFLATED_BYTES", 1, u64::MAX))]
     pub max_object_inflated_bytes: u64,
 }

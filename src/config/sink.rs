@@ -9,8 +9,8 @@ use clap::Args;
 use super::parse::CommaList;
 use super::secret::{Secret, UrlSetting};
 use super::validate::{parse_namespace, parse_pipeline, positive_at_most, whole_between};
-use crate::deadline::Deadline;
 use crate::shipping::ShipFields;
+use crate::shipping::deadline::Deadline;
 use crate::sink::{BatchLimits, EsSettings, NormalizeIn, SigV4Choice};
 
 /// The largest bulk body (`http.max_content_length` defaults to 100 MB).

@@ -5,7 +5,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::admin_api::PollError;
 use crate::config::ConfigError;
-use crate::s3::ObjectError;
+use crate::s3::{ObjectError, ObjectsFailed};
 use crate::shipping::ShipError;
 
 /// Errors a handler reports to the Lambda service.
@@ -15,15 +15,8 @@ pub enum HandlerError {
     #[error("unsupported event: {0}")]
     UnknownEvent(String),
     /// Some objects of an S3 or EventBridge event were not fully forwarded.
-    #[error("{failed} of {total} objects not fully forwarded: {first_error}")]
-    ObjectsFailed {
-        /// Objects not fully forwarded.
-        failed: usize,
-        /// Objects in the event.
-        total: usize,
-        /// Why the first of them failed.
-        first_error: ObjectError,
-    },
+    #[error("{0}")]
+    ObjectsFailed(#[from] ObjectsFailed),
     /// The settings cannot build what the event needs.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
@@ -38,20 +31,17 @@ impl HandlerError {
         match self {
             HandlerError::UnknownEvent(_) => "UnsupportedEvent",
             HandlerError::Config(_) => "Configuration",
-            HandlerError::ObjectsFailed { first_error, .. } => match first_error {
+            HandlerError::ObjectsFailed(failed) => match &failed.first_error {
                 ObjectError::Progress(_) => "Checkpoint",
                 ObjectError::Get(_) => "S3",
                 ObjectError::Ship(ShipError::Source(_) | ShipError::ReaderStopped { .. }) => "S3",
                 ObjectError::Ship(ShipError::DeadlineNear { .. }) => "Timeout",
-                ObjectError::Ship(ShipError::Sink(_) | ShipError::Output(_))
-                | ObjectError::Incomplete => "Elasticsearch",
+                ObjectError::Ship(ShipError::Sink(_)) | ObjectError::Incomplete => "Elasticsearch",
             },
             HandlerError::PollFailed(error) => match error {
                 PollError::Api(_) => "CursorApi",
                 PollError::Checkpoint(_) | PollError::LeaseTakenOver => "Checkpoint",
-                PollError::Sink(_) | PollError::NotAcknowledged | PollError::Output(_) => {
-                    "Elasticsearch"
-                }
+                PollError::Sink(_) | PollError::NotAcknowledged => "Elasticsearch",
             },
         }
     }
@@ -80,13 +70,13 @@ mod tests {
         let config = Diagnostic::from(HandlerError::Config(ConfigError::PollerNeedsTable));
         assert_eq!(config.error_type, "Configuration");
         assert!(config.error_message.starts_with("invalid configuration: "));
-        let sink = HandlerError::ObjectsFailed {
+        let sink = HandlerError::ObjectsFailed(ObjectsFailed {
             failed: 1,
             total: 2,
             first_error: ObjectError::Ship(ShipError::Sink(BatchError::Request(EsError::Config(
                 "x".into(),
             )))),
-        };
+        });
         assert_eq!(Diagnostic::from(sink).error_type, "Elasticsearch");
         let window = Window {
             start: chrono::DateTime::UNIX_EPOCH,

@@ -1,22 +1,17 @@
-//! The handlers, built once per process: the S3 forwarder at start-up, the poller on the
-//! first scheduled event. Each invocation is dispatched on its shape and calls the same
-//! library code as the command line.
+//! The handlers, built once per process: the S3 path at start-up, the poller on the first
+//! scheduled event. Each invocation is dispatched on its shape and calls the same library
+//! code as the command line.
 
-use std::sync::Arc;
-
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::Value;
 
 use super::error::HandlerError;
 use super::invocation::{Invocation, classify};
-use crate::admin_api::{DynamoPollStore, PollOutcome, PollOutput, Poller, rfc3339};
-use crate::config::{ConfigError, LambdaArgs, build};
-use crate::deadline::Deadline;
-use crate::metrics::InvocationMetrics;
-use crate::s3::{
-    Notification, ObjectError, ObjectRef, ObjectResult, S3Forwarder, objects_of_s3_event,
-    parse_notification,
-};
+use crate::admin_api::{AnyPollStore, PollOutcome, Poller, rfc3339};
+use crate::config::build::{self, PollerOutput};
+use crate::config::{ConfigError, LambdaArgs};
+use crate::s3::{S3Forwarder, objects_of_s3_event};
+use crate::shipping::deadline::Deadline;
+use crate::telemetry::metrics::InvocationMetrics;
 
 /// The handlers, built once per process.
 #[derive(Debug)]
@@ -25,16 +20,21 @@ pub struct Handlers {
     pub forwarder: S3Forwarder,
     args: LambdaArgs,
     aws: aws_config::SdkConfig,
-    poller: tokio::sync::OnceCell<Poller<DynamoPollStore>>,
+    poller: tokio::sync::OnceCell<Poller<AnyPollStore>>,
 }
 
 impl Handlers {
-    /// Builds the S3 forwarder from the configuration (once per process).
+    /// Builds the S3 path from the configuration (once per process).
     pub async fn build(args: LambdaArgs) -> Result<Handlers, ConfigError> {
         let aws = crate::aws::load_config().await;
-        let shipper = build::shipper(&args.sink, &args.normalizer, Some(&aws)).await?;
-        let sink = build::es_sink(&args.sink, Some(&aws)).await?;
-        let forwarder = build::s3_forwarder(shipper, sink, &args.s3, &args.checkpoint, &aws);
+        let forwarder = build::s3_source(
+            &args.normalizer,
+            &args.sink,
+            &args.s3,
+            &args.checkpoint,
+            &aws,
+        )
+        .await?;
         Ok(Handlers {
             forwarder,
             args,
@@ -43,28 +43,24 @@ impl Handlers {
         })
     }
 
-    /// The poller, built on first use; it shares the forwarder's sink and normalizer.
-    async fn poller(&self) -> Result<&Poller<DynamoPollStore>, HandlerError> {
+    /// The poller, built on first use; it shares the S3 path's shipper and output.
+    async fn poller(&self) -> Result<&Poller<AnyPollStore>, ConfigError> {
+        let shared = || {
+            PollerOutput::Shared(
+                self.forwarder.shipper.clone(),
+                self.forwarder.output.clone(),
+            )
+        };
+        let store = (&self.args.checkpoint, None);
         self.poller
-            .get_or_try_init(|| async {
-                let table = self
-                    .args
-                    .checkpoint
-                    .table()
-                    .ok_or(ConfigError::PollerNeedsTable)?;
-                let api = build::api_client(&self.args.cursor, &self.aws)?;
-                Ok(Poller {
-                    api: Arc::new(api),
-                    store: Arc::new(build::dynamo_poll_store(
-                        table,
-                        &self.args.cursor,
-                        &self.args.sink.namespace,
-                        &self.aws,
-                    )),
-                    shipper: self.forwarder.shipper.clone(),
-                    output: PollOutput::Index(Box::new(self.forwarder.sink.clone())),
-                    settings: self.args.cursor.poll_settings(),
-                })
+            .get_or_try_init(|| {
+                build::poller(
+                    &self.args.cursor,
+                    &self.args.sink,
+                    store,
+                    shared(),
+                    Some(&self.aws),
+                )
             })
             .await
     }
@@ -76,8 +72,7 @@ impl Handlers {
         metrics: &mut InvocationMetrics,
     ) -> Result<Value, HandlerError> {
         metrics.handler = "poller";
-        let poller = self.poller().await?;
-        let report = poller.poll_once(deadline).await;
+        let report = self.poller().await?.poll_once(deadline).await;
         report.log_outcome();
         metrics.counts.add(&report.counts);
         metrics.api_requests += report.requests;
@@ -126,108 +121,17 @@ pub async fn handle_measured(
     metrics: &mut InvocationMetrics,
 ) -> Result<Value, HandlerError> {
     let forwarder = &handlers.forwarder;
-    match classify(event)? {
+    let objects = match classify(event)? {
         Invocation::Sqs(batch) => {
             metrics.handler = "s3";
-            let response = handle_sqs(forwarder, batch, deadline, metrics).await;
-            Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+            let response = forwarder.forward_sqs(batch, deadline, metrics).await;
+            return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
         }
-        Invocation::S3(event) => {
-            metrics.handler = "s3";
-            forward_all(forwarder, &objects_of_s3_event(event), deadline, metrics).await
-        }
-        Invocation::EventBridgeObject(object) => {
-            metrics.handler = "s3";
-            forward_all(forwarder, &[object], deadline, metrics).await
-        }
-        Invocation::Schedule => handlers.poll(deadline, metrics).await,
-    }
-}
-
-/// Adds one object's result to the invocation's figures.
-fn record_object(metrics: &mut InvocationMetrics, result: &ObjectResult) {
-    metrics.objects += 1;
-    if !result.complete {
-        metrics.objects_failed += 1;
-    }
-    metrics.counts.add(&result.counts);
-    metrics.offer_newest(result.newest.time());
-}
-
-async fn forward_all(
-    forwarder: &S3Forwarder,
-    objects: &[ObjectRef],
-    deadline: Deadline,
-    metrics: &mut InvocationMetrics,
-) -> Result<Value, HandlerError> {
-    let mut failed = 0;
-    let mut first_error = None;
-    for object in objects {
-        let result = forwarder.forward(object, deadline).await;
-        record_object(metrics, &result);
-        if !result.complete {
-            failed += 1;
-            if first_error.is_none() {
-                first_error = Some(result.error.unwrap_or(ObjectError::Incomplete));
-            }
-        }
-    }
-    if let Some(first_error) = first_error {
-        return Err(HandlerError::ObjectsFailed {
-            failed,
-            total: objects.len(),
-            first_error,
-        });
-    }
-    Ok(serde_json::json!({"objects": objects.len()}))
-}
-
-/// An SQS batch: each message is deleted only when all its objects are fully acknowledged.
-pub async fn handle_sqs(
-    forwarder: &S3Forwarder,
-    batch: SqsEvent,
-    deadline: Deadline,
-    metrics: &mut InvocationMetrics,
-) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for message in batch.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let ok = match message.body.as_deref().map(parse_notification) {
-            Some(Ok(Notification::Test)) => {
-                tracing::info!(message_id = %id, "s3:TestEvent acknowledged and ignored");
-                true
-            }
-            Some(Ok(Notification::Objects(objects))) => {
-                let mut all = true;
-                for object in &objects {
-                    if deadline.should_stop() {
-                        tracing::warn!(message_id = %id, object = %object.key,
-                            "not started: the invocation deadline is too near; SQS will redeliver");
-                        all = false;
-                        break;
-                    }
-                    let result = forwarder.forward(object, deadline).await;
-                    record_object(metrics, &result);
-                    all &= result.complete;
-                }
-                all
-            }
-            Some(Err(err)) => {
-                tracing::error!(message_id = %id, error = %err, "message is not an S3 notification; left for the dead-letter queue");
-                false
-            }
-            None => {
-                tracing::error!(message_id = %id, "message has no body; left for the dead-letter queue");
-                false
-            }
-        };
-        if !ok {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failures.push(failure);
-        }
-    }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    response
+        Invocation::S3(event) => objects_of_s3_event(event),
+        Invocation::EventBridgeObject(object) => vec![object],
+        Invocation::Schedule => return handlers.poll(deadline, metrics).await,
+    };
+    metrics.handler = "s3";
+    let count = forwarder.forward_all(&objects, deadline, metrics).await?;
+    Ok(serde_json::json!({"objects": count}))
 }

@@ -13,17 +13,17 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 pub use error::HandlerError;
-pub use handlers::{Handlers, handle, handle_measured, handle_sqs};
+pub use handlers::{Handlers, handle, handle_measured};
 pub use invocation::{Invocation, classify};
 
 use crate::config::{ConfigError, LambdaArgs};
-use crate::deadline::Deadline;
-use crate::metrics::InvocationMetrics;
+use crate::shipping::deadline::Deadline;
+use crate::telemetry::metrics::InvocationMetrics;
 
 /// Runs the Lambda runtime loop. Configuration errors fail the init phase with a message
 /// naming the variable.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    crate::logging::init_logging();
+    crate::telemetry::logging::init_logging();
     let args = LambdaArgs::try_parse_from(["cursor-audit-forwarder"])
         .map_err(|err| HandlerError::Config(ConfigError::Invalid(err.to_string())))?;
     let per_batch = args.sink.deadline().per_batch;

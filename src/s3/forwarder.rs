@@ -4,11 +4,11 @@
 use super::notification::{ObjectRef, has_accepted_suffix};
 use super::object::{GetObjectError, open_object};
 use super::progress::{ObjectProgress, ObjectProgressStore};
-use crate::checkpoint::CheckpointError;
-use crate::deadline::Deadline;
+use crate::aws::dynamo::CheckpointError;
 use crate::error::Retryable;
+use crate::shipping::deadline::Deadline;
 use crate::shipping::{NewestTimestamp, Provenance, ShipError, Shipper};
-use crate::sink::{Counts, EsSink};
+use crate::sink::{Counts, Output};
 
 /// Default `S3_KEY_SUFFIXES`.
 pub const DEFAULT_SUFFIXES: &str = ".jsonl.gz,.jsonl,.ndjson.gz,.ndjson,.gz";
@@ -19,7 +19,7 @@ pub struct S3Forwarder {
     /// Lines to batches.
     pub shipper: Shipper,
     /// Where batches go.
-    pub sink: EsSink,
+    pub output: Output,
     /// Reads the objects.
     pub s3: aws_sdk_s3::Client,
     /// Where per-object progress is kept.
@@ -131,7 +131,7 @@ impl S3Forwarder {
                 opened.reader,
                 provenance,
                 progress.lines_acknowledged,
-                &self.sink,
+                &self.output,
                 deadline,
             )
             .await;

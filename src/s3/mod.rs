@@ -2,11 +2,13 @@
 //! bucket; a notification names each new object, which is read streamed and shipped,
 //! resuming after the lines an earlier delivery acknowledged.
 
+pub mod batch;
 pub mod forwarder;
 pub mod notification;
 pub mod object;
 pub mod progress;
 
+pub use batch::ObjectsFailed;
 pub use forwarder::{DEFAULT_SUFFIXES, ObjectError, ObjectResult, S3Forwarder};
 pub use notification::{
     Notification, NotificationError, ObjectRef, S3Notification, has_accepted_suffix,

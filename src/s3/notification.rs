@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::aws::normalize_etag;
+
 /// One object a notification points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
@@ -119,10 +121,6 @@ struct DetailObject {
     etag: Option<String>,
 }
 
-pub(crate) fn strip_quotes(etag: &str) -> String {
-    etag.trim_matches('"').to_owned()
-}
-
 /// An S3 event notification, read leniently: only what locating the object needs is
 /// required (emulators and some relays leave out `userIdentity`, `requestParameters` …).
 #[derive(Debug, Clone, Deserialize)]
@@ -185,7 +183,7 @@ pub fn objects_of_s3_event(event: S3Notification) -> Vec<ObjectRef> {
         .map(|record| ObjectRef {
             bucket: record.s3.bucket.name,
             key: decode_key(&record.s3.object.key),
-            etag: record.s3.object.e_tag.as_deref().map(strip_quotes),
+            etag: record.s3.object.e_tag.as_deref().map(normalize_etag),
             region: record.aws_region,
         })
         .collect()
@@ -202,7 +200,7 @@ pub fn object_of_eventbridge(value: &serde_json::Value) -> Option<ObjectRef> {
     Some(ObjectRef {
         bucket: detail.bucket.name,
         key: decode_key(&detail.object.key),
-        etag: detail.object.etag.as_deref().map(strip_quotes),
+        etag: detail.object.etag.as_deref().map(normalize_etag),
         region: event.region,
     })
 }

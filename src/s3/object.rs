@@ -3,8 +3,7 @@
 
 use std::io::Read;
 
-use super::notification::strip_quotes;
-use crate::aws::aws_error_message;
+use crate::aws::{aws_error_message, normalize_etag};
 
 /// Failures fetching an object.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +57,7 @@ pub async fn open_object(
             not_found: err.as_service_error().is_some_and(|e| e.is_no_such_key()),
             message: aws_error_message(&err),
         })?;
-    let etag = output.e_tag().map(strip_quotes);
+    let etag = output.e_tag().map(normalize_etag);
     let body = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
     Ok(OpenedObject {
         reader: Box::new(body),

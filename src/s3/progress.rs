@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::aws::aws_error_message;
-use crate::checkpoint::{CheckpointError, is_condition_failure, number, read_item};
+use crate::aws::dynamo::{CheckpointError, is_condition_failure, number, read_item};
 
 /// How far an object got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

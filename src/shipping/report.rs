@@ -28,9 +28,6 @@ pub enum ShipError {
         /// What the thread's end said.
         message: String,
     },
-    /// Writing the documents (dry run) failed.
-    #[error("cannot write the documents: {0}")]
-    Output(#[source] std::io::Error),
 }
 
 impl Retryable for ShipError {
@@ -38,7 +35,7 @@ impl Retryable for ShipError {
         match self {
             ShipError::Source(err) => err.is_retryable(),
             ShipError::Sink(_) | ShipError::DeadlineNear { .. } => true,
-            ShipError::ReaderStopped { .. } | ShipError::Output(_) => false,
+            ShipError::ReaderStopped { .. } => false,
         }
     }
 }

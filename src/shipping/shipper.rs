@@ -4,23 +4,22 @@
 //! previous batch is in flight; at most two batches wait in between, so memory stays
 //! bounded whatever the input.
 
-use std::io::{BufRead, Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::deadline::Deadline;
+use super::decompress::decompressing_reader;
 use super::fields::{Provenance, ShipFields, add_shipping_fields};
+use super::lines::{Line, LineReader};
 use super::newest::NewestTimestamp;
 use super::raw_document::{RawDocument, raw_document};
 use super::read_line::normalize_read_line;
 use super::report::{ShipError, SourceReport};
-use crate::deadline::Deadline;
-use crate::decompress::decompressing_reader;
 use crate::error::SourceError;
-use crate::lines::{Line, LineReader};
 use crate::normalize::{EcsDocument, Ids, Normalized, Normalizer, format_millis};
-use crate::output::DocumentWriter;
-use crate::sink::{BatchLimits, BulkBatch, EsSink, NormalizeIn, ShipMode};
+use crate::sink::{BatchLimits, BulkBatch, Output, ShipMode};
 
 /// Everything needed to turn lines into documents.
 #[derive(Debug, Clone)]
@@ -35,8 +34,6 @@ pub struct Shipper {
     pub max_line_bytes: usize,
     /// A gzip source inflating to more fails (`MAX_OBJECT_INFLATED_BYTES`).
     pub max_inflated_bytes: u64,
-    /// `NORMALIZE_IN`, for dry runs (with a cluster, the sink decides).
-    pub normalize_in: NormalizeIn,
 }
 
 /// What is sent for one line: the finished document (`forwarder`) or the raw one
@@ -50,9 +47,10 @@ pub(crate) enum Outgoing {
     Raw(Box<RawDocument>),
 }
 
-/// One line's document, its `_id`, and its `@timestamp` when it normalized cleanly.
+/// One line's document, its `_id` (unless the output needs none), and its `@timestamp`
+/// when it normalized cleanly.
 pub(crate) struct LineDocument {
-    pub(crate) id: String,
+    pub(crate) id: Option<String>,
     pub(crate) body: Outgoing,
     pub(crate) newest: Option<String>,
 }
@@ -73,13 +71,14 @@ impl Shipper {
         line: &Line<'_>,
         provenance: &Provenance,
         mode: &ShipMode,
+        ids: Ids,
     ) -> Option<LineDocument> {
-        let normalized =
-            normalize_read_line(&self.normalizer, line, self.max_line_bytes, Ids::Computed)?;
-        Some(self.document_of(normalized, line.bytes, line.offset, provenance, mode))
+        let normalized = normalize_read_line(&self.normalizer, line, self.max_line_bytes, ids)?;
+        Some(self.document_of(normalized, line.bytes, line.offset, provenance, mode, ids))
     }
 
     /// What is sent for an event in `mode`: `bytes` is its raw text, `offset` its position.
+    /// The `_id` is computed only when `ids` asks for it.
     pub(crate) fn document_of(
         &self,
         normalized: Normalized,
@@ -87,17 +86,22 @@ impl Shipper {
         offset: u64,
         provenance: &Provenance,
         mode: &ShipMode,
+        ids: Ids,
     ) -> LineDocument {
-        let id = normalized
-            .id
-            .unwrap_or_else(|| provenance.fallback_id(offset, bytes));
+        let id = match ids {
+            Ids::Computed => Some(
+                normalized
+                    .id
+                    .unwrap_or_else(|| provenance.fallback_id(offset, bytes)),
+            ),
+            Ids::Skipped => None,
+        };
         let newest = (!normalized.has_error).then(|| normalized.document.timestamp.clone());
         let body = self.body_of(normalized.document, bytes, offset, provenance, mode);
         LineDocument { id, body, newest }
     }
 
-    /// The body alone of [`Shipper::document_of`]: what a dry run prints (it needs no
-    /// `_id` and no newest timestamp).
+    /// The body of [`Shipper::document_of`].
     fn body_of(
         &self,
         mut document: EcsDocument,
@@ -122,60 +126,22 @@ impl Shipper {
         }
     }
 
-    /// The mode of dry runs (no cluster to ask): `cluster` only when set.
-    pub(crate) fn offline_mode(&self) -> ShipMode {
-        self.normalize_in.offline_mode()
-    }
-
-    /// Writes the documents that would be indexed to `out` (dry run). Returns the count.
-    pub fn print<W: Write>(
-        &self,
-        reader: Box<dyn BufRead + Send>,
-        provenance: &Provenance,
-        out: &mut DocumentWriter<W>,
-    ) -> Result<u64, ShipError> {
-        let mode = self.offline_mode();
-        let mut lines = LineReader::new(reader, self.max_line_bytes);
-        let mut count = 0;
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(line)) => line,
-                Ok(None) => return Ok(count),
-                Err(error) => {
-                    return Err(ShipError::Source(SourceError::Read {
-                        source_name: provenance.name(),
-                        line: lines.position(),
-                        error,
-                    }));
-                }
-            };
-            if let Some(normalized) =
-                normalize_read_line(&self.normalizer, &line, self.max_line_bytes, Ids::Skipped)
-            {
-                count += 1;
-                let body = self.body_of(
-                    normalized.document,
-                    line.bytes,
-                    line.offset,
-                    provenance,
-                    &mode,
-                );
-                out.write_document(&body).map_err(ShipError::Output)?;
-            }
-        }
-    }
-
-    /// Ships one source (raw bytes, gzip or plain) to `sink`, skipping lines up to
+    /// Ships one source (raw bytes, gzip or plain) to `output`, skipping lines up to
     /// `skip_lines` (already acknowledged).
     pub async fn ship(
         &self,
         reader: Box<dyn Read + Send>,
         provenance: Provenance,
         skip_lines: u64,
-        sink: &EsSink,
+        output: &Output,
         deadline: Deadline,
     ) -> SourceReport {
-        let mode = sink.mode_or_forwarder(deadline.for_batch()).await;
+        let mode = output.mode(deadline.for_batch()).await;
+        let ids = if output.wants_ids() {
+            Ids::Computed
+        } else {
+            Ids::Skipped
+        };
         let (sender, mut receiver) = mpsc::channel::<ReadBatch>(1);
         // Sent batches go back to the reader to be refilled: a fixed set of buffers serves
         // the whole source, so memory does not creep up with fragmentation.
@@ -186,7 +152,7 @@ impl Shipper {
             shipper.read_batches(
                 reader,
                 &reader_provenance,
-                &mode,
+                (&mode, ids),
                 skip_lines,
                 &sender,
                 &recycled,
@@ -229,7 +195,9 @@ impl Shipper {
                 break;
             }
             if !batch.is_empty() {
-                let outcome = sink.send(&batch, &source_name, deadline.for_batch()).await;
+                let outcome = output
+                    .send(&batch, &source_name, deadline.for_batch())
+                    .await;
                 report.counts.add_outcome(&outcome);
                 if !outcome.acknowledged() {
                     report.error = outcome.error.map(ShipError::Sink);
@@ -281,7 +249,7 @@ impl Shipper {
         &self,
         reader: Box<dyn Read + Send>,
         provenance: &Provenance,
-        mode: &ShipMode,
+        (mode, ids): (&ShipMode, Ids),
         skip_lines: u64,
         sender: &mpsc::Sender<ReadBatch>,
         recycled: &std::sync::mpsc::Receiver<BulkBatch>,
@@ -324,12 +292,12 @@ impl Shipper {
             if line.number <= skip_lines {
                 continue;
             }
-            if let Some(document) = self.document_for(&line, provenance, mode) {
+            if let Some(document) = self.document_for(&line, provenance, mode, ids) {
                 if let Some(timestamp) = &document.newest {
                     newest.offer(timestamp);
                 }
                 let original = String::from_utf8_lossy(line.bytes);
-                batch.push(Some(document.id), &document.body, &original, line.number);
+                batch.push(document.id, &document.body, &original, line.number);
             }
             if batch.is_full(&self.limits) {
                 let full = std::mem::replace(&mut batch, next_batch());

@@ -13,8 +13,8 @@ use super::dead_letter::{DeadLetter, DeadLetterRecord};
 use super::error::{BatchError, EsError};
 use super::mode::{ModeChoice, ModeDecision, NormalizeIn, ShipMode};
 use crate::error::Retryable;
-use crate::http_body::{BodyError, read_limited, read_prefix};
-use crate::retry::{Backoff, RetryBudget};
+use crate::http::body::{BodyError, read_limited, read_prefix};
+use crate::http::retry::{Backoff, RetryBudget};
 
 /// What happened to one batch. The batch is acknowledged only when `failed == 0`.
 #[derive(Debug, Default)]
@@ -25,6 +25,8 @@ pub struct BatchOutcome {
     pub duplicates: u64,
     /// Documents rejected and stored in the dead letter.
     pub dead_lettered: u64,
+    /// Documents printed (a dry run).
+    pub printed: u64,
     /// Documents not acknowledged.
     pub failed: u64,
     /// Requests repeated.
@@ -174,7 +176,7 @@ impl EsSink {
             .body(body);
         let mut response = self.connection.send(&path, request).await?;
         let status = response.status().as_u16();
-        let retry_after = crate::retry::retry_after(response.headers());
+        let retry_after = crate::http::retry::retry_after(response.headers());
         if !(200..300).contains(&status) {
             let prefix = read_prefix(&mut response, ERROR_BODY_BYTES).await;
             return Err(EsError::Status {

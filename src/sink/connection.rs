@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use serde::Deserialize;
+
+use crate::aws::secrets::ClusterSecret;
 
 use super::cluster_url::{decode_cloud_id, redacted_url, split_url};
 use super::error::EsError;
@@ -50,27 +51,6 @@ impl std::fmt::Debug for EsSettings {
     }
 }
 
-/// The JSON a Secrets Manager secret may hold (any subset).
-#[derive(Default, Deserialize)]
-pub struct EsSecret {
-    /// The cluster URL.
-    pub url: Option<String>,
-    /// An Elastic Cloud ID.
-    pub cloud_id: Option<String>,
-    /// An API key.
-    pub api_key: Option<String>,
-    /// A user name for Basic authentication.
-    pub username: Option<String>,
-    /// Its password.
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for EsSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EsSecret(<redacted>)")
-    }
-}
-
 impl EsSettings {
     /// True when a cluster is configured at all (directly or through a secret).
     pub fn is_configured(&self) -> bool {
@@ -79,21 +59,7 @@ impl EsSettings {
 
     /// Fills what the settings leave open from a secret's JSON; explicit settings win.
     pub fn merge_secret(&mut self, secret_json: &str) -> Result<(), EsError> {
-        if secret_json.len() > MAX_SECRET_BYTES {
-            return Err(EsError::Config(format!(
-                "the ES_SECRET_ARN secret is larger than {MAX_SECRET_BYTES} bytes"
-            )));
-        }
-        // serde's message can quote the offending value (a password written as a number):
-        // only its kind and position are reported.
-        let secret: EsSecret = serde_json::from_str(secret_json).map_err(|err| {
-            EsError::Config(format!(
-                "ES_SECRET_ARN must hold a JSON object with url, cloud_id, api_key, username or password as strings ({} at line {} column {})",
-                json_error_kind(&err),
-                err.line(),
-                err.column()
-            ))
-        })?;
+        let secret = ClusterSecret::parse(secret_json).map_err(EsError::Config)?;
         let fill = |slot: &mut Option<String>, value: Option<String>| {
             if slot.is_none() {
                 *slot = value;
@@ -105,19 +71,6 @@ impl EsSettings {
         fill(&mut self.username, secret.username);
         fill(&mut self.password, secret.password);
         Ok(())
-    }
-}
-
-/// The most a secret may hold (Secrets Manager's own limit is 64 KiB).
-pub const MAX_SECRET_BYTES: usize = 64 * 1024;
-
-/// What kind of JSON error, without the text serde quotes.
-pub(crate) fn json_error_kind(err: &serde_json::Error) -> &'static str {
-    match err.classify() {
-        serde_json::error::Category::Io => "unreadable",
-        serde_json::error::Category::Syntax => "not JSON",
-        serde_json::error::Category::Data => "a value of the wrong type",
-        serde_json::error::Category::Eof => "truncated JSON",
     }
 }
 

@@ -13,6 +13,8 @@ pub struct Counts {
     pub duplicates: u64,
     /// Documents the cluster rejected, stored in the dead letter.
     pub dead_lettered: u64,
+    /// Documents printed instead of indexed (a dry run).
+    pub printed: u64,
     /// Documents not acknowledged (not indexed, not already there, not dead-lettered).
     pub failed: u64,
     /// Bulk requests repeated after throttling, server errors or transport errors.
@@ -25,6 +27,7 @@ impl Counts {
         self.indexed += outcome.indexed;
         self.duplicates += outcome.duplicates;
         self.dead_lettered += outcome.dead_lettered;
+        self.printed += outcome.printed;
         self.retries += outcome.retries;
     }
 
@@ -34,12 +37,14 @@ impl Counts {
         self.indexed += other.indexed;
         self.duplicates += other.duplicates;
         self.dead_lettered += other.dead_lettered;
+        self.printed += other.printed;
         self.failed += other.failed;
         self.retries += other.retries;
     }
 
-    /// Documents accounted for: indexed, already indexed, or dead-lettered.
+    /// Documents accounted for: indexed, already indexed, dead-lettered, or (a dry run)
+    /// printed.
     pub fn acknowledged(&self) -> u64 {
-        self.indexed + self.duplicates + self.dead_lettered
+        self.indexed + self.duplicates + self.dead_lettered + self.printed
     }
 }

@@ -117,6 +117,9 @@ pub enum BatchError {
         /// The last failure.
         last: Box<BatchError>,
     },
+    /// Writing the documents to standard output (a dry run) failed.
+    #[error("cannot write the documents: {0}")]
+    Output(#[source] std::io::Error),
     /// Rejected documents could not be stored in the dead letter.
     #[error("{count} rejected: {reason}; {source}")]
     DeadLetter {

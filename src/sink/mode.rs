@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use super::connection::EsConnection;
 use super::error::EsError;
-use super::templates::{self, EffectivePipelines};
+use super::pipelines::{self, EffectivePipelines};
 
 /// The setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,7 +172,7 @@ impl ModeChoice {
         let effective = match self.setting {
             NormalizeIn::Cluster => None,
             NormalizeIn::Auto | NormalizeIn::Forwarder => {
-                templates::effective_pipelines(connection, data_stream).await?
+                pipelines::effective_pipelines(connection, data_stream).await?
             }
         };
         let decision = decide(self.setting, explicit_pipeline, effective.as_ref());

@@ -1,9 +1,7 @@
 //! The Admin API key: from `CURSOR_API_KEY` or a Secrets Manager secret, read once and
 //! cached, and read again when Cursor refuses it (the secret may have been rotated).
 
-use serde::Deserialize;
-
-use crate::aws::SecretError;
+use crate::aws::secrets::{KeyFormatError, SecretError, key_from_secret, secret_string};
 
 /// Why there is no usable key.
 #[derive(Debug, thiserror::Error)]
@@ -26,26 +24,6 @@ pub enum KeyError {
     /// The key cannot be sent in an HTTP header.
     #[error("the API key contains characters that cannot be sent in a header")]
     NotHeaderSafe,
-}
-
-/// What is wrong with a key's text.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyFormatError {
-    /// JSON without a string `api_key` (what is wrong, and where; never the value).
-    #[error(
-        "the secret is JSON without a string \"api_key\" ({kind} at line {line} column {column})"
-    )]
-    NoApiKey {
-        /// What kind of error.
-        kind: &'static str,
-        /// Where.
-        line: usize,
-        /// Where.
-        column: usize,
-    },
-    /// Nothing but white space.
-    #[error("the API key is empty")]
-    Empty,
 }
 
 /// Where the Admin API key comes from.
@@ -85,32 +63,6 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
-/// The API key in a secret's string: the string itself, or the `api_key` of a JSON object.
-pub fn key_from_secret(text: &str) -> Result<String, KeyFormatError> {
-    let trimmed = text.trim();
-    let key = if trimmed.starts_with('{') {
-        #[derive(Deserialize)]
-        struct KeySecret {
-            api_key: String,
-        }
-        serde_json::from_str::<KeySecret>(trimmed)
-            .map_err(|err| KeyFormatError::NoApiKey {
-                kind: crate::sink::connection::json_error_kind(&err),
-                line: err.line(),
-                column: err.column(),
-            })?
-            .api_key
-            .trim()
-            .to_owned()
-    } else {
-        trimmed.to_owned()
-    };
-    if key.is_empty() {
-        return Err(KeyFormatError::Empty);
-    }
-    Ok(key)
-}
-
 impl ApiKey {
     /// A key from `source`, read on first use.
     pub fn new(source: ApiKeySource) -> ApiKey {
@@ -124,7 +76,7 @@ impl ApiKey {
         match &self.source {
             ApiKeySource::Plain(key) => key_from_secret(key).map_err(KeyError::Plain),
             ApiKeySource::Secret { client, arn } => {
-                let text = crate::aws::secret_string(client, arn).await?;
+                let text = secret_string(client, arn).await?;
                 key_from_secret(&text).map_err(|problem| KeyError::SecretContent {
                     arn: arn.clone(),
                     problem,
@@ -168,29 +120,6 @@ impl ApiKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_from_plain_and_json_secrets() {
-        assert_eq!(key_from_secret(" key_abc123\n").unwrap(), "key_abc123");
-        assert_eq!(
-            key_from_secret(r#"{"api_key": "key_def", "note": "x"}"#).unwrap(),
-            "key_def"
-        );
-        assert!(
-            key_from_secret(r#"{"apiKey": "k"}"#)
-                .unwrap_err()
-                .to_string()
-                .contains("api_key")
-        );
-        assert!(key_from_secret("  ").is_err());
-        let err = key_from_secret(r#"{"api_key": 123456789}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("api_key") && !err.contains("123456789"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn debug_never_shows_the_key() {

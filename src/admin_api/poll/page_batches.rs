@@ -3,6 +3,7 @@
 
 use serde_json::value::RawValue;
 
+use crate::normalize::Ids;
 use crate::shipping::{NewestTimestamp, Provenance, Shipper};
 use crate::sink::{BulkBatch, ShipMode};
 
@@ -51,13 +52,18 @@ impl Iterator for PageBatches<'_> {
             let Some(normalized) = self.shipper.normalizer.normalize_line(raw.as_bytes()) else {
                 continue;
             };
-            let document =
-                self.shipper
-                    .document_of(normalized, raw.as_bytes(), 0, &provenance, self.mode);
+            let document = self.shipper.document_of(
+                normalized,
+                raw.as_bytes(),
+                0,
+                &provenance,
+                self.mode,
+                Ids::Computed,
+            );
             if let Some(timestamp) = &document.newest {
                 self.newest.offer(timestamp);
             }
-            batch.push(Some(document.id), &document.body, raw, self.first + index);
+            batch.push(document.id, &document.body, raw, self.first + index);
             if batch.is_full(&self.shipper.limits) {
                 return Some(batch);
             }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use super::client::CursorApiClient;
-use super::store::{Lease, PollStore};
-use crate::checkpoint::CheckpointError;
+use crate::admin_api::client::CursorApiClient;
+use crate::admin_api::store::{Lease, PollStore};
+use crate::aws::dynamo::CheckpointError;
 
 /// Keeps the lease alive in the background while a run pages.
 pub(crate) struct LeaseKeeper {

@@ -9,14 +9,18 @@
 //! writes are conditional on it (a fencing token), so a poller that lost its lease (a long
 //! pause, an expired lease taken over) can never overwrite its successor's checkpoint.
 
+pub mod any;
+pub mod dynamo;
+pub mod file;
+
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::wire::Window;
-use crate::checkpoint::CheckpointError;
+use crate::admin_api::client::wire::Window;
+use crate::aws::dynamo::CheckpointError;
 
 /// The poller's progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,12 @@
 //! once; 400, 403 and other 4xx fail with Cursor's message. Every wait ends before the
 //! caller's deadline.
 
+mod answer;
+pub mod error;
+pub mod key;
+pub mod pacer;
+pub mod wire;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -12,13 +18,13 @@ use base64::Engine as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tokio::time::Instant;
 
-use super::answer::{Attempt, read_answer};
-use super::error::CursorApiError;
-use super::key::{ApiKey, KeyError};
-use super::pacer::Pacer;
-use super::wire::{AuditLogPage, Window, rfc3339};
+use self::answer::{Attempt, read_answer};
+use self::error::CursorApiError;
+use self::key::{ApiKey, KeyError};
+use self::pacer::Pacer;
+use self::wire::{AuditLogPage, Window, rfc3339};
 use crate::error::error_chain;
-use crate::retry::{Backoff, RetryBudget};
+use crate::http::retry::{Backoff, RetryBudget};
 
 /// Why the client cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -270,7 +276,7 @@ impl CursorApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin_api::key::ApiKeySource;
+    use crate::admin_api::client::key::ApiKeySource;
     use chrono::{DateTime, Utc};
 
     #[test]

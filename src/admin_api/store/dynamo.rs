@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::store::{
+use super::{
     Lease, LeaseAttempt, PollCheckpoint, PollStore, WindowProgress, epoch_ms, from_epoch_ms,
 };
-use super::wire::{Window, rfc3339};
+use crate::admin_api::client::wire::{Window, rfc3339};
 use crate::aws::aws_error_message;
-use crate::checkpoint::{CheckpointError, is_condition_failure, number, read_item};
+use crate::aws::dynamo::{CheckpointError, is_condition_failure, number, read_item};
 
 /// The poll state in the DynamoDB table `CHECKPOINT_TABLE`.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::aws::aws_error_message;
+use crate::aws::{S3Location, aws_error_message, normalize_etag};
 use crate::normalize::{GeoIp, Normalizer};
 
 /// Where one database is.
@@ -30,13 +30,13 @@ impl std::str::FromStr for DbLocation {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let Some(rest) = text.strip_prefix("s3://") else {
+        if !text.starts_with("s3://") {
             return Ok(DbLocation::File(PathBuf::from(text)));
-        };
-        match rest.split_once('/') {
-            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(DbLocation::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
+        }
+        match S3Location::parse(text) {
+            Some(location) if !location.is_prefix() => Ok(DbLocation::S3 {
+                bucket: location.bucket,
+                key: location.key,
             }),
             _ => Err(format!(
                 "{text:?} is not s3://bucket/key (a GeoIP database is one object)"
@@ -128,7 +128,7 @@ impl GeoIpSources {
                 location: format!("s3://{bucket}/{key}"),
                 message: aws_error_message(&err),
             })?;
-        Ok(head.e_tag().map(|e| e.trim_matches('"').to_owned()))
+        Ok(head.e_tag().map(normalize_etag))
     }
 
     /// Downloads what lives in S3 and opens both databases.
@@ -189,7 +189,7 @@ impl GeoIpSources {
                     .send()
                     .await
                     .map_err(|err| fail(aws_error_message(&err)))?;
-                let etag = object.e_tag().map(|e| e.trim_matches('"').to_owned());
+                let etag = object.e_tag().map(normalize_etag);
                 let path = self.directory.join(format!(
                     "cursor-audit-geoip-{name}-{}.mmdb",
                     std::process::id()

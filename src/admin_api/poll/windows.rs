@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::store::{PollCheckpoint, WindowProgress};
-use super::wire::{RETENTION, Window};
+use crate::admin_api::client::wire::{RETENTION, Window};
+use crate::admin_api::store::{PollCheckpoint, WindowProgress};
 
 /// New windows start at least this far inside the API's 30 days.
 pub const CLAMP_MARGIN: TimeDelta = TimeDelta::hours(1);

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-use super::error::CursorApiError;
-use super::wire::{Window, rfc3339};
-use crate::checkpoint::CheckpointError;
+use crate::admin_api::client::error::CursorApiError;
+use crate::admin_api::client::wire::{Window, rfc3339};
+use crate::aws::dynamo::CheckpointError;
 use crate::error::Retryable;
 use crate::sink::{BatchError, Counts};
 
@@ -29,9 +29,6 @@ pub enum PollError {
     /// Another poller took the lease over while this one paged.
     #[error("the lease was taken over by another poller")]
     LeaseTakenOver,
-    /// The dry run's output could not be written.
-    #[error("cannot write to stdout: {0}")]
-    Output(#[source] std::io::Error),
 }
 
 impl Retryable for PollError {
@@ -40,7 +37,6 @@ impl Retryable for PollError {
             PollError::Api(err) => err.is_retryable(),
             PollError::Checkpoint(err) => err.is_retryable(),
             PollError::Sink(_) | PollError::NotAcknowledged | PollError::LeaseTakenOver => true,
-            PollError::Output(_) => false,
         }
     }
 }
@@ -124,12 +120,12 @@ impl PollReport {
 
     /// Seconds between now and the newest event indexed (the lag metric).
     pub fn lag_seconds(&self) -> Option<f64> {
-        crate::metrics::lag_seconds(self.newest_event, Utc::now())
+        crate::telemetry::metrics::lag_seconds(self.newest_event, Utc::now())
     }
 
     /// The poll summary line: the ship summary plus the API's figures.
     pub fn summary_line(&self) -> String {
-        let mut line = crate::metrics::summary_line(&self.counts, self.seconds);
+        let mut line = crate::telemetry::metrics::summary_line(&self.counts, self.seconds);
         line.push_str(&format!(
             " requests={} throttled={} pages={} windows={} outcome={}",
             self.requests,

@@ -1,9 +1,49 @@
-//! The one writer of documents as NDJSON (the dry runs and `normalize`): one `write` per
-//! document, since serde_json's many small writes are slow through a `BufWriter`.
+//! Standard output as an output: dry runs print the documents they would send, and
+//! `normalize` prints its documents, through the one NDJSON writer here (one `write` per
+//! document, since serde_json's many small writes are slow through a `BufWriter`).
 
 use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
+
+use super::bulk::BulkBatch;
+use super::client::BatchOutcome;
+use super::error::BatchError;
+use super::mode::{NormalizeIn, ShipMode};
+
+/// Standard output as the destination of a dry run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdoutSink {
+    /// `NORMALIZE_IN`: with no cluster to ask, `cluster` only when set.
+    pub normalize_in: NormalizeIn,
+}
+
+impl StdoutSink {
+    /// What a dry run prints: raw events only for `NORMALIZE_IN=cluster`.
+    pub fn mode(&self) -> ShipMode {
+        self.normalize_in.offline_mode()
+    }
+
+    /// Prints every document of `batch`, one per line; all count as printed unless
+    /// writing fails.
+    pub fn send(&self, batch: &BulkBatch) -> BatchOutcome {
+        let mut out = stdout_documents();
+        let written = (0..batch.len())
+            .try_for_each(|index| out.write_serialized(batch.source(index)))
+            .and_then(|()| out.flush());
+        match written {
+            Ok(()) => BatchOutcome {
+                printed: batch.len() as u64,
+                ..BatchOutcome::default()
+            },
+            Err(err) => BatchOutcome {
+                failed: batch.len() as u64,
+                error: Some(BatchError::Output(err)),
+                ..BatchOutcome::default()
+            },
+        }
+    }
+}
 
 /// Writes one JSON document per line.
 #[derive(Debug)]

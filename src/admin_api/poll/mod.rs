@@ -14,33 +14,28 @@
 //!   exact range lost.
 //! - A lease (with a fencing generation) keeps two pollers from running at once.
 
+mod lease;
+pub mod page_batches;
+pub mod report;
+pub mod windows;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
 
-use super::client::CursorApiClient;
-use super::error::CursorApiError;
-use super::lease::{LeaseKeeper, lease_owner};
-use super::page_batches::PageBatches;
-use super::report::{PollError, PollOutcome, PollReport, StopReason};
-use super::store::{Lease, LeaseAttempt, PollCheckpoint, PollStore, WindowProgress};
-use super::windows::{PollSettings, next_window, whole_millis};
-use super::wire::rfc3339;
-use crate::deadline::Deadline;
-use crate::output::DocumentWriter;
+use self::lease::{LeaseKeeper, lease_owner};
+use self::page_batches::PageBatches;
+use self::report::{PollError, PollOutcome, PollReport, StopReason};
+use self::windows::{PollSettings, next_window, whole_millis};
+use crate::admin_api::client::CursorApiClient;
+use crate::admin_api::client::error::CursorApiError;
+use crate::admin_api::client::wire::rfc3339;
+use crate::admin_api::store::{Lease, LeaseAttempt, PollCheckpoint, PollStore, WindowProgress};
 use crate::shipping::Shipper;
-use crate::sink::{BulkBatch, Counts, EsSink, ShipMode};
-
-/// Where documents go.
-#[derive(Debug, Clone)]
-pub enum PollOutput {
-    /// Index them.
-    Index(Box<EsSink>),
-    /// Print them on stdout (dry run): no lease, the checkpoint is read but never written.
-    Print,
-}
+use crate::shipping::deadline::Deadline;
+use crate::sink::{BulkBatch, Counts, Output, ShipMode};
 
 /// Everything a run needs, built once per process.
 #[derive(Debug)]
@@ -51,8 +46,8 @@ pub struct Poller<S: PollStore> {
     pub store: Arc<S>,
     /// Events to batches.
     pub shipper: Shipper,
-    /// Where documents go.
-    pub output: PollOutput,
+    /// Where documents go; a dry run takes no lease and never writes the checkpoint.
+    pub output: Output,
     /// Windows, overlap, lease and retry budget.
     pub settings: PollSettings,
 }
@@ -97,29 +92,12 @@ impl<S: PollStore> Poller<S> {
             outcome: PollOutcome::CaughtUp,
             seconds: 0.0,
         };
-        let lease = match self.output {
-            PollOutput::Print => None,
-            PollOutput::Index(_) => {
-                let owner = lease_owner();
-                match self
-                    .store
-                    .acquire(&owner, self.settings.lease_duration)
-                    .await
-                {
-                    Ok(LeaseAttempt::Acquired(lease)) => Some(lease),
-                    Ok(LeaseAttempt::Held { owner, expires_at }) => {
-                        tracing::info!(holder = %owner, expires_at = ?expires_at.map(DateTime::<Utc>::from),
-                            state = %self.store.describe(), "another poller holds the lease; nothing to do");
-                        report.outcome = PollOutcome::LeaseHeld { owner, expires_at };
-                        report.seconds = started.elapsed().as_secs_f64();
-                        return report;
-                    }
-                    Err(err) => {
-                        report.outcome = PollOutcome::Failed(err.into());
-                        report.seconds = started.elapsed().as_secs_f64();
-                        return report;
-                    }
-                }
+        let lease = match self.take_lease().await {
+            Ok(lease) => lease,
+            Err(outcome) => {
+                report.outcome = outcome;
+                report.seconds = started.elapsed().as_secs_f64();
+                return report;
             }
         };
         if let Some(last) = lease.as_ref().and_then(|l| l.last_request_at) {
@@ -156,6 +134,26 @@ impl<S: PollStore> Poller<S> {
         report
     }
 
+    /// The lease, or (a dry run) none; `Err` is the run's outcome when it cannot be had.
+    async fn take_lease(&self) -> Result<Option<Lease>, PollOutcome> {
+        if self.output.is_dry_run() {
+            return Ok(None);
+        }
+        match self
+            .store
+            .acquire(&lease_owner(), self.settings.lease_duration)
+            .await
+        {
+            Ok(LeaseAttempt::Acquired(lease)) => Ok(Some(lease)),
+            Ok(LeaseAttempt::Held { owner, expires_at }) => {
+                tracing::info!(holder = %owner, expires_at = ?expires_at.map(DateTime::<Utc>::from),
+                    state = %self.store.describe(), "another poller holds the lease; nothing to do");
+                Err(PollOutcome::LeaseHeld { owner, expires_at })
+            }
+            Err(err) => Err(PollOutcome::Failed(err.into())),
+        }
+    }
+
     async fn run_windows(
         &self,
         lease: Option<&Lease>,
@@ -163,10 +161,7 @@ impl<S: PollStore> Poller<S> {
         deadline: Deadline,
         report: &mut PollReport,
     ) -> Result<(), Interrupted> {
-        let mode = match &self.output {
-            PollOutput::Index(sink) => sink.mode_or_forwarder(deadline.for_batch()).await,
-            PollOutput::Print => self.shipper.offline_mode(),
-        };
+        let mode = self.output.mode(deadline.for_batch()).await;
         let run = Run {
             lease,
             keeper,
@@ -232,7 +227,7 @@ impl<S: PollStore> Poller<S> {
             if keeper.is_some_and(LeaseKeeper::is_lost) {
                 return Err(PollError::LeaseTakenOver.into());
             }
-            let budget_end = crate::deadline::later_by(self.settings.api_retry_budget);
+            let budget_end = crate::shipping::deadline::later_by(self.settings.api_retry_budget);
             let invocation_bound = deadline.hard.is_some_and(|hard| hard <= budget_end);
             let page = match self
                 .api
@@ -304,30 +299,18 @@ impl<S: PollStore> Poller<S> {
         report: &mut PollReport,
     ) -> Result<(), Interrupted> {
         report.counts.read += batch.len() as u64;
-        match &self.output {
-            PollOutput::Index(sink) => {
-                let outcome = sink
-                    .send(batch, "Cursor Admin API", deadline.for_batch())
-                    .await;
-                report.counts.add_outcome(&outcome);
-                if !outcome.acknowledged() {
-                    report.counts.failed += outcome.failed;
-                    return Err(outcome
-                        .error
-                        .map_or(PollError::NotAcknowledged, PollError::Sink)
-                        .into());
-                }
-                Ok(())
-            }
-            PollOutput::Print => {
-                let mut out = DocumentWriter::new(std::io::stdout().lock());
-                for index in 0..batch.len() {
-                    out.write_serialized(batch.source(index))
-                        .map_err(PollError::Output)?;
-                }
-                out.flush().map_err(PollError::Output)?;
-                Ok(())
-            }
+        let outcome = self
+            .output
+            .send(batch, "Cursor Admin API", deadline.for_batch())
+            .await;
+        report.counts.add_outcome(&outcome);
+        if !outcome.acknowledged() {
+            report.counts.failed += outcome.failed;
+            return Err(outcome
+                .error
+                .map_or(PollError::NotAcknowledged, PollError::Sink)
+                .into());
         }
+        Ok(())
     }
 }

@@ -170,6 +170,7 @@ mod tests {
                 indexed: 7,
                 duplicates: 2,
                 dead_lettered: 1,
+                printed: 0,
                 failed: 0,
                 retries: 3,
             },

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::CursorApiError;
 use super::wire::{AuditLogPage, MAX_RESPONSE_BYTES, Window, cursor_message, excerpt};
 use crate::error::error_chain;
-use crate::http_body::{BodyError, read_limited};
+use crate::http::body::{BodyError, read_limited};
 
 /// What one attempt produced.
 pub(crate) enum Attempt {
@@ -30,7 +30,7 @@ pub(crate) async fn read_answer(
     page_size: u32,
 ) -> Attempt {
     let status = response.status().as_u16();
-    let retry_after = crate::retry::retry_after(response.headers());
+    let retry_after = crate::http::retry::retry_after(response.headers());
     if (300..400).contains(&status) {
         let location = response
             .headers()

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::store::{Lease, LeaseAttempt, PollCheckpoint, PollStore, epoch_ms, from_epoch_ms};
-use crate::checkpoint::CheckpointError;
+use super::{Lease, LeaseAttempt, PollCheckpoint, PollStore, epoch_ms, from_epoch_ms};
+use crate::aws::dynamo::CheckpointError;
 
 /// The poll state in a local file (command-line use without `CHECKPOINT_TABLE`).
 #[derive(Debug)]
@@ -181,8 +181,8 @@ impl PollStore for FilePollStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin_api::client::wire::Window;
     use crate::admin_api::store::WindowProgress;
-    use crate::admin_api::wire::Window;
 
     use std::time::UNIX_EPOCH;
 

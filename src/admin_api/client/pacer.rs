@@ -85,7 +85,7 @@ impl Pacer {
                 }
                 continue;
             }
-            if crate::deadline::later_by(wait) > deadline {
+            if crate::shipping::deadline::later_by(wait) > deadline {
                 return Err(wait);
             }
             tokio::time::sleep(wait).await;
