@@ -757,8 +757,8 @@ async fn without_a_cluster_it_prints_and_a_local_file_holds_the_checkpoint() {
 async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_the_deadline() {
     use clap::Parser as _;
     use cursor_audit_forwarder::config::LambdaArgs;
-    use cursor_audit_forwarder::deadline::Deadline;
     use cursor_audit_forwarder::lambda::{Handlers, handle};
+    use cursor_audit_forwarder::shipping::deadline::Deadline;
     let f = Fixture::new("deadline").await;
     f.api.add_events(events_between(
         "d",

@@ -1,8 +1,8 @@
 //! Property tests: whatever the input, the normalizer never panics and gives exactly one
 //! document per non-blank line, each one fit to index.
 
-use cursor_audit_forwarder::lines::LineReader;
 use cursor_audit_forwarder::normalize::{GeoIp, Ids, NormalizeOptions, Normalizer};
+use cursor_audit_forwarder::shipping::lines::LineReader;
 use cursor_audit_forwarder::shipping::normalize_read_line;
 use proptest::prelude::*;
 use serde_json::{Map, Value};

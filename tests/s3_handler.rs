@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use cursor_audit_forwarder::config::LambdaArgs;
-use cursor_audit_forwarder::deadline::Deadline;
 use cursor_audit_forwarder::lambda::{Handlers, handle};
+use cursor_audit_forwarder::shipping::deadline::Deadline;
 use serde_json::{Value, json};
 use support::fault_proxy::{Fault, FaultProxy};
 use support::services::{self, Engine};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use cursor_audit_forwarder::config::LambdaArgs;
-use cursor_audit_forwarder::deadline::Deadline;
 use cursor_audit_forwarder::lambda::{Handlers, handle};
+use cursor_audit_forwarder::shipping::deadline::Deadline;
 use support::hostile::{Answer, HostileServer};
 use support::services;
 use support::synthetic::EventGenerator;

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use cursor_audit_forwarder::config::{LambdaArgs, validate};
-use cursor_audit_forwarder::retry::parse_retry_after;
+use cursor_audit_forwarder::http::retry::parse_retry_after;
 use cursor_audit_forwarder::sink::{EsConnection, EsSettings};
 use proptest::prelude::*;
 
@@ -92,7 +92,7 @@ proptest! {
         // CURSOR_POLL_INTERVAL belongs to `poll` only; the shared parsers directly.
         let _ = validate::parse_poll_interval(&value);
         let _ = cursor_audit_forwarder::config::parse_duration(&value);
-        let _ = value.parse::<cursor_audit_forwarder::geoip_source::DbLocation>();
+        let _ = value.parse::<cursor_audit_forwarder::geoip::DbLocation>();
         let _ = value.parse::<cursor_audit_forwarder::sink::NormalizeIn>();
     }
 
