@@ -7,10 +7,8 @@ use clap::Args;
 
 use super::parse::CommaList;
 use super::secret::Secret;
-use super::sink::{MAX_REQUEST_SECONDS, MAX_RETRY_SECONDS};
-use super::validate::{
-    count_between, parse_cursor_url, parse_lookback, parse_max_window, parse_overlap, whole_between,
-};
+use super::timeouts::{request_seconds, retry_seconds};
+use super::validate::{between, parse_cursor_url, parse_lookback, parse_max_window, parse_overlap};
 use crate::admin_api::{
     ApiKeySource, CursorApiSettings, DEFAULT_API_URL, MAX_PAGE_SIZE, PollSettings, RETENTION,
     api_backoff,
@@ -33,14 +31,14 @@ pub struct CursorArgs {
     pub initial_lookback: TimeDelta,
     /// Events per page, 1–500.
     #[arg(long, env = "CURSOR_PAGE_SIZE", default_value_t = MAX_PAGE_SIZE,
-          value_parser = count_between("CURSOR_PAGE_SIZE", 1, MAX_PAGE_SIZE))]
+          value_parser = between("CURSOR_PAGE_SIZE", 1, MAX_PAGE_SIZE))]
     pub page_size: u32,
     /// Comma-separated event types to collect (all when empty).
     #[arg(long, env = "CURSOR_EVENT_TYPES")]
     pub event_types: Option<CommaList>,
     /// Client-side pace, below the team's limit of 20 requests per minute.
     #[arg(long, env = "CURSOR_REQUESTS_PER_MINUTE", default_value_t = 18,
-          value_parser = count_between("CURSOR_REQUESTS_PER_MINUTE", 1, 6000))]
+          value_parser = between("CURSOR_REQUESTS_PER_MINUTE", 1, 6000))]
     pub requests_per_minute: u32,
     /// How far each poll re-reads behind the checkpoint, for events Cursor records late.
     #[arg(long, env = "CURSOR_OVERLAP", default_value = "5m", value_parser = parse_overlap)]
@@ -50,16 +48,16 @@ pub struct CursorArgs {
     pub max_window: TimeDelta,
     /// How long the poll lease lasts without renewal (renewed every third of it).
     #[arg(long, env = "CURSOR_LEASE_SECONDS", default_value_t = 60,
-          value_parser = whole_between("CURSOR_LEASE_SECONDS", 3, 3600))]
+          value_parser = between("CURSOR_LEASE_SECONDS", 3, 3600))]
     pub lease_seconds: u64,
     /// How long one page may be retried (429, 5xx, timeouts) on the command line; in Lambda
     /// the invocation's deadline also bounds it.
     #[arg(long, env = "CURSOR_RETRY_TIMEOUT_SECONDS", default_value_t = 300,
-          value_parser = whole_between("CURSOR_RETRY_TIMEOUT_SECONDS", 1, MAX_RETRY_SECONDS))]
+          value_parser = retry_seconds("CURSOR_RETRY_TIMEOUT_SECONDS"))]
     pub cursor_retry_timeout_seconds: u64,
     /// Timeout of one Admin API request.
     #[arg(long, env = "CURSOR_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
-          value_parser = whole_between("CURSOR_REQUEST_TIMEOUT_SECONDS", 1, MAX_REQUEST_SECONDS))]
+          value_parser = request_seconds("CURSOR_REQUEST_TIMEOUT_SECONDS"))]
     pub cursor_request_timeout_seconds: u64,
 }
 

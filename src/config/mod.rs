@@ -11,6 +11,7 @@ pub mod parse;
 pub mod s3;
 pub mod secret;
 pub mod sink;
+pub mod timeouts;
 pub mod validate;
 
 pub use cursor::CursorArgs;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::validate::{parse_geoip_refresh, positive_at_most, whole_between};
+use super::validate::{between, parse_geoip_refresh};
 use crate::geoip::DbLocation;
 
 /// Default cap on one input line (`MAX_LINE_BYTES`).
@@ -28,11 +28,11 @@ pub struct NormalizerArgs {
     pub geoip_refresh: chrono::TimeDelta,
     /// Longer lines become error documents holding the line's beginning.
     #[arg(long, env = "MAX_LINE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES,
-          value_parser = positive_at_most("MAX_LINE_BYTES", MAX_MAX_LINE_BYTES))]
+          value_parser = between("MAX_LINE_BYTES", 1, MAX_MAX_LINE_BYTES))]
     pub max_line_bytes: usize,
     /// A gzip file or object that inflates to more fails, naming it (a gzip bomb).
     #[arg(long, env = "MAX_OBJECT_INFLATED_BYTES", value_name = "BYTES",
           default_value_t = crate::shipping::decompress::DEFAULT_MAX_INFLATED_BYTES,
-          value_parser = whole_between("MAX_OBJECT_INFLATED_BYTES", 1, u64::MAX))]
+          value_parser = between("MAX_OBJECT_INFLATED_BYTES", 1, u64::MAX))]
     pub max_object_inflated_bytes: u64,
 }

@@ -8,7 +8,8 @@ use clap::Args;
 
 use super::parse::CommaList;
 use super::secret::{Secret, UrlSetting};
-use super::validate::{parse_namespace, parse_pipeline, positive_at_most, whole_between};
+use super::timeouts::{request_seconds, retry_seconds};
+use super::validate::{between, parse_namespace, parse_pipeline};
 use crate::shipping::ShipFields;
 use crate::shipping::deadline::Deadline;
 use crate::sink::{BatchLimits, EsSettings, NormalizeIn, SigV4Choice};
@@ -17,10 +18,6 @@ use crate::sink::{BatchLimits, EsSettings, NormalizeIn, SigV4Choice};
 pub const MAX_BULK_BYTES: usize = 100 * 1024 * 1024;
 /// The most documents in one bulk request.
 pub const MAX_BULK_ACTIONS: usize = 100_000;
-/// The longest retry budget of one batch or page: a day.
-pub const MAX_RETRY_SECONDS: u64 = 86_400;
-/// The longest timeout of one request: an hour.
-pub const MAX_REQUEST_SECONDS: u64 = 3_600;
 
 /// Elasticsearch target, batching and dead letter (docs/ARCHITECTURE.md, "Settings").
 #[derive(Debug, Clone, Args)]
@@ -59,11 +56,11 @@ pub struct SinkArgs {
     pub es_pipeline: Option<String>,
     /// A bulk request's largest body (uncompressed bytes).
     #[arg(long, env = "BULK_MAX_BYTES", default_value_t = 5 * 1024 * 1024,
-          value_parser = positive_at_most("BULK_MAX_BYTES", MAX_BULK_BYTES))]
+          value_parser = between("BULK_MAX_BYTES", 1, MAX_BULK_BYTES))]
     pub bulk_max_bytes: usize,
     /// A bulk request's most documents.
     #[arg(long, env = "BULK_MAX_ACTIONS", default_value_t = 2000,
-          value_parser = positive_at_most("BULK_MAX_ACTIONS", MAX_BULK_ACTIONS))]
+          value_parser = between("BULK_MAX_ACTIONS", 1, MAX_BULK_ACTIONS))]
     pub bulk_max_actions: usize,
     /// Tags added to every document (comma-separated).
     #[arg(long, env = "TAGS", default_value = "forwarded,cursor-audit")]
@@ -83,11 +80,11 @@ pub struct SinkArgs {
     pub normalize_in: NormalizeIn,
     /// How long one batch may be retried (throttling, outages) before it counts as failed.
     #[arg(long, env = "ES_RETRY_TIMEOUT_SECONDS", default_value_t = 300,
-          value_parser = whole_between("ES_RETRY_TIMEOUT_SECONDS", 1, MAX_RETRY_SECONDS))]
+          value_parser = retry_seconds("ES_RETRY_TIMEOUT_SECONDS"))]
     pub retry_timeout_seconds: u64,
     /// Timeout of one HTTP request.
     #[arg(long, env = "ES_REQUEST_TIMEOUT_SECONDS", default_value_t = 60,
-          value_parser = whole_between("ES_REQUEST_TIMEOUT_SECONDS", 1, MAX_REQUEST_SECONDS))]
+          value_parser = request_seconds("ES_REQUEST_TIMEOUT_SECONDS"))]
     pub request_timeout_seconds: u64,
 }
 

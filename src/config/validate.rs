@@ -101,38 +101,19 @@ fn bounded(text: &str, min: TimeDelta, max: TimeDelta, what: &str) -> Result<Tim
     Ok(value)
 }
 
-/// A parser for a whole number (seconds, bytes) from `min` to `max`, named `name` in its messages.
-pub fn whole_between(
+/// A parser for a whole number (seconds, bytes, a count) from `min` to `max` (both
+/// inclusive), named `name` in its messages: the one range check of every numeric setting.
+pub fn between<T>(
     name: &'static str,
-    min: u64,
-    max: u64,
-) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
-    move |text| match text.trim().parse::<u64>() {
-        Ok(value) if (min..=max).contains(&value) => Ok(value),
+    min: T,
+    max: T,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |text| match text.trim().parse::<T>() {
+        Ok(value) if min <= value && value <= max => Ok(value),
         _ => Err(format!("{name} must be a whole number from {min} to {max}")),
-    }
-}
-
-/// A parser for a count from `min` to `max`, named `name` in its messages.
-pub fn count_between(
-    name: &'static str,
-    min: u32,
-    max: u32,
-) -> impl Fn(&str) -> Result<u32, String> + Clone + Send + Sync + 'static {
-    move |text| match text.trim().parse::<u32>() {
-        Ok(value) if (min..=max).contains(&value) => Ok(value),
-        _ => Err(format!("{name} must be a whole number from {min} to {max}")),
-    }
-}
-
-/// A parser for a whole number from 1 to `max`, named `name` in its messages.
-pub fn positive_at_most(
-    name: &'static str,
-    max: usize,
-) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
-    move |text| match text.trim().parse::<usize>() {
-        Ok(value) if (1..=max).contains(&value) => Ok(value),
-        _ => Err(format!("{name} must be a whole number from 1 to {max}")),
     }
 }
 
@@ -243,15 +224,22 @@ mod tests {
         assert!(parse_max_window("30s").is_err());
         assert!(parse_max_window("31d").is_err());
         assert!(parse_poll_interval("0").is_err());
-        let lease = whole_between("CURSOR_LEASE_SECONDS", 3, 3600);
+        let lease = between("CURSOR_LEASE_SECONDS", 3u64, 3600);
         assert_eq!(lease("60"), Ok(60));
         let err = lease("18446744073709551615").unwrap_err();
         assert!(err.contains("CURSOR_LEASE_SECONDS"), "{err}");
         assert!(lease("99999999999999999999999").is_err());
         assert!(lease("2").is_err());
-        let bytes = positive_at_most("BULK_MAX_BYTES", 10);
+        let bytes = between("BULK_MAX_BYTES", 1usize, 10);
         assert_eq!(bytes("10"), Ok(10));
         assert!(bytes("0").unwrap_err().contains("BULK_MAX_BYTES"));
         assert!(bytes("11").is_err());
+        let pages = between("CURSOR_PAGE_SIZE", 1u32, 500);
+        assert_eq!(pages(" 500 "), Ok(500));
+        assert!(pages("-1").is_err());
+        assert_eq!(
+            pages("501").unwrap_err(),
+            "CURSOR_PAGE_SIZE must be a whole number from 1 to 500"
+        );
     }
 }
