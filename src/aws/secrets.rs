@@ -1,6 +1,7 @@
-//! Secrets, in one place: reading a Secrets Manager secret, the JSON shapes our secrets
-//! hold (the cluster's connection, the Cursor Admin API key), and errors that say what is
-//! wrong and where, never the value.
+//! Secrets, in one place: reading a Secrets Manager secret, its size limit, parsing its
+//! JSON with errors that say what is wrong and where but never the value, and the Cursor
+//! Admin API key's shape. (The cluster's secret has the shape of its connection settings,
+//! `sink::EsSettings`, declared once there.)
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -83,43 +84,6 @@ fn json_error_kind(err: &serde_json::Error) -> &'static str {
     }
 }
 
-/// The cluster's secret (`ES_SECRET_ARN`): JSON with any of these, all strings.
-#[derive(Default, Deserialize)]
-pub struct ClusterSecret {
-    /// The cluster URL.
-    pub url: Option<String>,
-    /// An Elastic Cloud ID.
-    pub cloud_id: Option<String>,
-    /// An API key.
-    pub api_key: Option<String>,
-    /// A user name for Basic authentication.
-    pub username: Option<String>,
-    /// Its password.
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for ClusterSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClusterSecret(<redacted>)")
-    }
-}
-
-impl ClusterSecret {
-    /// The secret's fields, or what is wrong with its text (never its values).
-    pub fn parse(text: &str) -> Result<ClusterSecret, String> {
-        if text.len() > MAX_SECRET_BYTES {
-            return Err(format!(
-                "the ES_SECRET_ARN secret is larger than {MAX_SECRET_BYTES} bytes"
-            ));
-        }
-        parse_json(text).map_err(|err| {
-            format!(
-                "ES_SECRET_ARN must hold a JSON object with url, cloud_id, api_key, username or password as strings ({err})"
-            )
-        })
-    }
-}
-
 /// What is wrong with an API key's text.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFormatError {
@@ -179,18 +143,5 @@ mod tests {
             err.contains("api_key") && !err.contains("123456789"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn cluster_secrets_never_echo_values() {
-        let secret = ClusterSecret::parse(r#"{"url":"https://h","password":"pw"}"#).unwrap();
-        assert_eq!(secret.url.as_deref(), Some("https://h"));
-        assert!(!format!("{secret:?}").contains("pw"));
-        let err = ClusterSecret::parse(r#"{"password": 987654321}"#).unwrap_err();
-        assert!(
-            !err.contains("987654321") && err.contains("line 1"),
-            "{err}"
-        );
-        assert!(ClusterSecret::parse(&"x".repeat(MAX_SECRET_BYTES + 1)).is_err());
     }
 }

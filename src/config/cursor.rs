@@ -38,7 +38,7 @@ pub struct CursorArgs {
     pub event_types: Option<CommaList>,
     /// Client-side pace, below the team's limit of 20 requests per minute.
     #[arg(long, env = "CURSOR_REQUESTS_PER_MINUTE", default_value_t = 18,
-          value_parser = between("CURSOR_REQUESTS_PER_MINUTE", 1, 6000))]
+          value_parser = between("CURSOR_REQUESTS_PER_MINUTE", 1u32, 6000))]
     pub requests_per_minute: u32,
     /// How far each poll re-reads behind the checkpoint, for events Cursor records late.
     #[arg(long, env = "CURSOR_OVERLAP", default_value = "5m", value_parser = parse_overlap)]
@@ -48,7 +48,7 @@ pub struct CursorArgs {
     pub max_window: TimeDelta,
     /// How long the poll lease lasts without renewal (renewed every third of it).
     #[arg(long, env = "CURSOR_LEASE_SECONDS", default_value_t = 60,
-          value_parser = between("CURSOR_LEASE_SECONDS", 3, 3600))]
+          value_parser = between("CURSOR_LEASE_SECONDS", 3u64, 3600))]
     pub lease_seconds: u64,
     /// How long one page may be retried (429, 5xx, timeouts) on the command line; in Lambda
     /// the invocation's deadline also bounds it.

@@ -20,5 +20,5 @@ pub use lambda::LambdaArgs;
 pub use normalizer::{DEFAULT_MAX_LINE_BYTES, NormalizerArgs};
 pub use parse::{CommaList, parse_duration, parse_positive};
 pub use s3::{CheckpointArgs, S3Args};
-pub use secret::{Secret, UrlSetting};
+pub use secret::Secret;
 pub use sink::SinkArgs;

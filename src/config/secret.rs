@@ -1,4 +1,5 @@
-//! Settings that hold secrets: their `Debug` never shows them.
+//! Settings that hold a secret (`CURSOR_API_KEY`): their `Debug` never shows it. (The
+//! cluster's credentials are `sink::EsSettings`, whose `Debug` redacts them.)
 
 use std::convert::Infallible;
 use std::str::FromStr;
@@ -25,31 +26,5 @@ impl FromStr for Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
-    }
-}
-
-/// A URL setting that may carry credentials (`https://user:password@host`). `Debug` shows
-/// it with any userinfo replaced.
-#[derive(Clone, PartialEq, Eq)]
-pub struct UrlSetting(String);
-
-impl UrlSetting {
-    /// The URL as configured, credentials included.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for UrlSetting {
-    type Err = Infallible;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Ok(UrlSetting(text.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for UrlSetting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::sink::cluster_url::redacted_url(&self.0))
     }
 }

@@ -7,12 +7,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::CommaList;
-use super::secret::{Secret, UrlSetting};
 use super::timeouts::{request_seconds, retry_seconds};
 use super::validate::{between, parse_namespace, parse_pipeline};
 use crate::shipping::ShipFields;
 use crate::shipping::deadline::Deadline;
-use crate::sink::{BatchLimits, EsSettings, NormalizeIn, SigV4Choice};
+use crate::sink::{BatchLimits, EsSettings, NormalizeIn};
 
 /// The largest bulk body (`http.max_content_length` defaults to 100 MB).
 pub const MAX_BULK_BYTES: usize = 100 * 1024 * 1024;
@@ -22,32 +21,9 @@ pub const MAX_BULK_ACTIONS: usize = 100_000;
 /// Elasticsearch target, batching and dead letter (docs/ARCHITECTURE.md, "Settings").
 #[derive(Debug, Clone, Args)]
 pub struct SinkArgs {
-    /// Cluster URL, e.g. https://es.example.com:9243.
-    #[arg(long, env = "ES_URL")]
-    pub es_url: Option<UrlSetting>,
-    /// Elastic Cloud ID (decoded to the URL).
-    #[arg(long, env = "ES_CLOUD_ID")]
-    pub es_cloud_id: Option<String>,
-    /// API key (encoded, or `id:key`).
-    #[arg(long, env = "ES_API_KEY", hide_env_values = true)]
-    pub es_api_key: Option<Secret>,
-    /// User name for Basic authentication.
-    #[arg(long, env = "ES_USERNAME")]
-    pub es_username: Option<String>,
-    /// Password for Basic authentication.
-    #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
-    pub es_password: Option<Secret>,
-    /// Secrets Manager secret (JSON with url, cloud_id, api_key, username, password).
-    #[arg(long, env = "ES_SECRET_ARN")]
-    pub es_secret_arn: Option<String>,
-    /// Sign requests with AWS SigV4 (service `es`) for Amazon OpenSearch Service domains with
-    /// IAM access control: `true`, `false`, or `auto` (on for `*.es.amazonaws.com` and
-    /// `*.aos.<region>.on.aws` endpoints when no API key or user is set).
-    #[arg(long, env = "ES_AWS_SIGV4", default_value = "auto")]
-    pub es_aws_sigv4: SigV4Choice,
-    /// Extra PEM CA bundle for self-managed clusters.
-    #[arg(long, env = "ES_CA_CERT")]
-    pub es_ca_cert: Option<PathBuf>,
+    /// Where the cluster is and how to authenticate.
+    #[command(flatten)]
+    pub connection: EsSettings,
     /// Writes to logs-cursor.audit-<namespace>.
     #[arg(long, env = "DATA_STREAM_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
     pub namespace: String,
@@ -88,24 +64,12 @@ pub struct SinkArgs {
     pub request_timeout_seconds: u64,
 }
 
-/// A set, non-empty value.
-fn non_empty(value: Option<&str>) -> Option<String> {
-    value.filter(|v| !v.is_empty()).map(str::to_owned)
-}
-
 impl SinkArgs {
     /// The connection settings as configured (secrets not yet resolved).
     pub fn settings(&self) -> EsSettings {
         EsSettings {
-            url: non_empty(self.es_url.as_ref().map(UrlSetting::expose)),
-            cloud_id: non_empty(self.es_cloud_id.as_deref()),
-            api_key: non_empty(self.es_api_key.as_ref().map(Secret::expose)),
-            username: non_empty(self.es_username.as_deref()),
-            password: self.es_password.as_ref().map(|p| p.expose().to_owned()),
-            secret_arn: self.es_secret_arn.clone().filter(|v| !v.is_empty()),
-            ca_cert: self.es_ca_cert.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
-            sigv4: self.es_aws_sigv4,
+            ..self.connection.clone().without_empty()
         }
     }
 

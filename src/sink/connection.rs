@@ -7,32 +7,52 @@ use std::time::Duration;
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
-use crate::aws::secrets::ClusterSecret;
+use serde::Deserialize;
+
+use crate::aws::secrets::{MAX_SECRET_BYTES, parse_json};
 
 use super::cluster_url::{decode_cloud_id, redacted_url, split_url};
 use super::error::EsError;
 use super::sigv4::{SigV4Choice, SigV4Signer, SigningRegion, endpoint_region};
 
-/// Connection settings as configured (env or flags), before secrets are resolved.
-#[derive(Clone, Default)]
+/// The cluster's connection settings, declared once: as flags and environment variables
+/// (clap), and as the JSON of the `ES_SECRET_ARN` secret (serde: `url`, `cloud_id`,
+/// `api_key`, `username`, `password`), before the secret is merged in.
+#[derive(Clone, Default, Deserialize, clap::Args)]
+#[serde(default)]
 pub struct EsSettings {
-    /// `ES_URL`.
+    /// Cluster URL, e.g. https://es.example.com:9243.
+    #[arg(long = "es-url", env = "ES_URL", hide_env_values = true)]
     pub url: Option<String>,
-    /// `ES_CLOUD_ID`.
+    /// Elastic Cloud ID (decoded to the URL).
+    #[arg(long = "es-cloud-id", env = "ES_CLOUD_ID")]
     pub cloud_id: Option<String>,
-    /// `ES_API_KEY`.
+    /// API key (encoded, or `id:key`).
+    #[arg(long = "es-api-key", env = "ES_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// `ES_USERNAME`.
+    /// User name for Basic authentication.
+    #[arg(long = "es-username", env = "ES_USERNAME")]
     pub username: Option<String>,
-    /// `ES_PASSWORD`.
+    /// Password for Basic authentication.
+    #[arg(long = "es-password", env = "ES_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
-    /// `ES_SECRET_ARN`.
+    /// Secrets Manager secret (JSON with url, cloud_id, api_key, username, password).
+    #[arg(long = "es-secret-arn", env = "ES_SECRET_ARN")]
+    #[serde(skip)]
     pub secret_arn: Option<String>,
-    /// `ES_CA_CERT`.
+    /// Extra PEM CA bundle for self-managed clusters.
+    #[arg(long = "es-ca-cert", env = "ES_CA_CERT")]
+    #[serde(skip)]
     pub ca_cert: Option<std::path::PathBuf>,
-    /// Timeout of one request.
+    /// Timeout of one request (`ES_REQUEST_TIMEOUT_SECONDS`, set by the sink's settings).
+    #[arg(skip = Duration::from_secs(60))]
+    #[serde(skip)]
     pub request_timeout: Duration,
-    /// `ES_AWS_SIGV4`.
+    /// Sign requests with AWS SigV4 (service `es`) for Amazon OpenSearch Service domains with
+    /// IAM access control: `true`, `false`, or `auto` (on for `*.es.amazonaws.com` and
+    /// `*.aos.<region>.on.aws` endpoints when no API key or user is set).
+    #[arg(long = "es-aws-sigv4", env = "ES_AWS_SIGV4", default_value = "auto")]
+    #[serde(skip)]
     pub sigv4: SigV4Choice,
 }
 
@@ -57,9 +77,34 @@ impl EsSettings {
         self.url.is_some() || self.cloud_id.is_some() || self.secret_arn.is_some()
     }
 
+    /// The settings with empty values as unset (an empty variable means "not set").
+    pub fn without_empty(mut self) -> EsSettings {
+        for slot in [
+            &mut self.url,
+            &mut self.cloud_id,
+            &mut self.api_key,
+            &mut self.username,
+            &mut self.secret_arn,
+        ] {
+            if slot.as_deref().is_some_and(str::is_empty) {
+                *slot = None;
+            }
+        }
+        self
+    }
+
     /// Fills what the settings leave open from a secret's JSON; explicit settings win.
     pub fn merge_secret(&mut self, secret_json: &str) -> Result<(), EsError> {
-        let secret = ClusterSecret::parse(secret_json).map_err(EsError::Config)?;
+        if secret_json.len() > MAX_SECRET_BYTES {
+            return Err(EsError::Config(format!(
+                "the ES_SECRET_ARN secret is larger than {MAX_SECRET_BYTES} bytes"
+            )));
+        }
+        let secret: EsSettings = parse_json(secret_json).map_err(|err| {
+            EsError::Config(format!(
+                "ES_SECRET_ARN must hold a JSON object with url, cloud_id, api_key, username or password as strings ({err})"
+            ))
+        })?;
         let fill = |slot: &mut Option<String>, value: Option<String>| {
             if slot.is_none() {
                 *slot = value;
