@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::parse::CommaList;
 use super::secret::Secret;
-use super::timeouts::{request_seconds, retry_seconds};
+use super::timeouts::CursorTimeouts;
 use super::validate::{between, parse_cursor_url, parse_lookback, parse_max_window, parse_overlap};
 use crate::admin_api::{
     ApiKeySource, CursorApiSettings, DEFAULT_API_URL, MAX_PAGE_SIZE, PollSettings, RETENTION,
@@ -50,15 +50,9 @@ pub struct CursorArgs {
     #[arg(long, env = "CURSOR_LEASE_SECONDS", default_value_t = 60,
           value_parser = between("CURSOR_LEASE_SECONDS", 3u64, 3600))]
     pub lease_seconds: u64,
-    /// How long one page may be retried (429, 5xx, timeouts) on the command line; in Lambda
-    /// the invocation's deadline also bounds it.
-    #[arg(long, env = "CURSOR_RETRY_TIMEOUT_SECONDS", default_value_t = 300,
-          value_parser = retry_seconds("CURSOR_RETRY_TIMEOUT_SECONDS"))]
-    pub cursor_retry_timeout_seconds: u64,
-    /// Timeout of one Admin API request.
-    #[arg(long, env = "CURSOR_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
-          value_parser = request_seconds("CURSOR_REQUEST_TIMEOUT_SECONDS"))]
-    pub cursor_request_timeout_seconds: u64,
+    /// How long one page is retried, and one request may take.
+    #[command(flatten)]
+    pub timeouts: CursorTimeouts,
 }
 
 impl CursorArgs {
@@ -94,7 +88,7 @@ impl CursorArgs {
             page_size: self.page_size,
             event_types: self.event_types(),
             requests_per_minute: self.requests_per_minute,
-            request_timeout: Duration::from_secs(self.cursor_request_timeout_seconds),
+            request_timeout: self.timeouts.request(),
             backoff: api_backoff(),
         }
     }
@@ -106,7 +100,7 @@ impl CursorArgs {
             overlap: self.overlap,
             max_window: self.max_window.clamp(TimeDelta::minutes(1), RETENTION),
             lease_duration: Duration::from_secs(self.lease_seconds),
-            api_retry_budget: Duration::from_secs(self.cursor_retry_timeout_seconds),
+            api_retry_budget: self.timeouts.retry(),
         }
     }
 

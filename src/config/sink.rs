@@ -2,12 +2,11 @@
 //! batching, retries and the dead letter.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
 use super::parse::CommaList;
-use super::timeouts::{request_seconds, retry_seconds};
+use super::timeouts::SinkTimeouts;
 use super::validate::{between, parse_namespace, parse_pipeline};
 use crate::shipping::ShipFields;
 use crate::shipping::deadline::Deadline;
@@ -54,21 +53,16 @@ pub struct SinkArgs {
     /// pipeline is Elastic's Cursor integration's), `forwarder` or `cluster`.
     #[arg(long, env = "NORMALIZE_IN", default_value = "auto")]
     pub normalize_in: NormalizeIn,
-    /// How long one batch may be retried (throttling, outages) before it counts as failed.
-    #[arg(long, env = "ES_RETRY_TIMEOUT_SECONDS", default_value_t = 300,
-          value_parser = retry_seconds("ES_RETRY_TIMEOUT_SECONDS"))]
-    pub retry_timeout_seconds: u64,
-    /// Timeout of one HTTP request.
-    #[arg(long, env = "ES_REQUEST_TIMEOUT_SECONDS", default_value_t = 60,
-          value_parser = request_seconds("ES_REQUEST_TIMEOUT_SECONDS"))]
-    pub request_timeout_seconds: u64,
+    /// How long one batch is retried, and one request may take.
+    #[command(flatten)]
+    pub timeouts: SinkTimeouts,
 }
 
 impl SinkArgs {
     /// The connection settings as configured (secrets not yet resolved).
     pub fn settings(&self) -> EsSettings {
         EsSettings {
-            request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
+            request_timeout: self.timeouts.request(),
             ..self.connection.clone().without_empty()
         }
     }
@@ -101,6 +95,6 @@ impl SinkArgs {
 
     /// Retry budget per batch (no hard deadline on the command line).
     pub fn deadline(&self) -> Deadline {
-        Deadline::unbounded(Duration::from_secs(self.retry_timeout_seconds))
+        Deadline::unbounded(self.timeouts.retry())
     }
 }

@@ -2,6 +2,8 @@
 //! each with one rule: how long one batch or page is retried, and how long one request may
 //! take.
 
+use std::time::Duration;
+
 use super::validate::between;
 
 /// The longest retry budget of one batch or page: a day.
@@ -21,4 +23,57 @@ pub fn request_seconds(
     name: &'static str,
 ) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
     between(name, 1, MAX_REQUEST_SECONDS)
+}
+
+/// One client's two timeouts as settings: the same two rules, under the client's own names.
+macro_rules! timeout_settings {
+    ($(#[$doc:meta])* $name:ident {
+        retry: $retry_flag:literal, $retry_env:literal = $retry_default:literal, $retry_help:literal;
+        request: $request_flag:literal, $request_env:literal = $request_default:literal, $request_help:literal;
+    }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, clap::Args)]
+        pub struct $name {
+            #[doc = $retry_help]
+            #[arg(long = $retry_flag, env = $retry_env, default_value_t = $retry_default,
+                  value_parser = retry_seconds($retry_env))]
+            pub retry_seconds: u64,
+            #[doc = $request_help]
+            #[arg(long = $request_flag, env = $request_env, default_value_t = $request_default,
+                  value_parser = request_seconds($request_env))]
+            pub request_seconds: u64,
+        }
+
+        impl $name {
+            /// How long one batch or page is retried.
+            pub fn retry(&self) -> Duration {
+                Duration::from_secs(self.retry_seconds)
+            }
+
+            /// How long one request may take.
+            pub fn request(&self) -> Duration {
+                Duration::from_secs(self.request_seconds.max(1))
+            }
+        }
+    };
+}
+
+timeout_settings! {
+    /// The cluster's timeouts.
+    SinkTimeouts {
+        retry: "retry-timeout-seconds", "ES_RETRY_TIMEOUT_SECONDS" = 300,
+            "How long one batch may be retried (throttling, outages) before it counts as failed.";
+        request: "request-timeout-seconds", "ES_REQUEST_TIMEOUT_SECONDS" = 60,
+            "Timeout of one HTTP request.";
+    }
+}
+
+timeout_settings! {
+    /// The Admin API's timeouts.
+    CursorTimeouts {
+        retry: "cursor-retry-timeout-seconds", "CURSOR_RETRY_TIMEOUT_SECONDS" = 300,
+            "How long one page may be retried (429, 5xx, timeouts) on the command line; in Lambda the invocation's deadline also bounds it.";
+        request: "cursor-request-timeout-seconds", "CURSOR_REQUEST_TIMEOUT_SECONDS" = 30,
+            "Timeout of one Admin API request.";
+    }
 }
