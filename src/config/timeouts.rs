@@ -35,11 +35,11 @@ macro_rules! timeout_settings {
         #[derive(Debug, Clone, Copy, clap::Args)]
         pub struct $name {
             #[doc = $retry_help]
-            #[arg(long = $retry_flag, env = $retry_env, default_value_t = $retry_default,
+            #[arg(id = $retry_flag, long = $retry_flag, env = $retry_env, default_value_t = $retry_default,
                   value_parser = retry_seconds($retry_env))]
             pub retry_seconds: u64,
             #[doc = $request_help]
-            #[arg(long = $request_flag, env = $request_env, default_value_t = $request_default,
+            #[arg(id = $request_flag, long = $request_flag, env = $request_env, default_value_t = $request_default,
                   value_parser = request_seconds($request_env))]
             pub request_seconds: u64,
         }
