@@ -28,18 +28,18 @@ pub fn request_seconds(
 /// One client's two timeouts as settings: the same two rules, under the client's own names.
 macro_rules! timeout_settings {
     ($(#[$doc:meta])* $name:ident {
-        retry: $retry_flag:literal, $retry_env:literal = $retry_default:literal, $retry_help:literal;
-        request: $request_flag:literal, $request_env:literal = $request_default:literal, $request_help:literal;
+        retry: $retry_flag:literal, $retry_value:literal, $retry_env:literal = $retry_default:literal, $retry_help:literal;
+        request: $request_flag:literal, $request_value:literal, $request_env:literal = $request_default:literal, $request_help:literal;
     }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, clap::Args)]
         pub struct $name {
             #[doc = $retry_help]
-            #[arg(id = $retry_flag, long = $retry_flag, env = $retry_env, default_value_t = $retry_default,
+            #[arg(id = $retry_flag, long = $retry_flag, env = $retry_env, value_name = $retry_value, default_value_t = $retry_default,
                   value_parser = retry_seconds($retry_env))]
             pub retry_seconds: u64,
             #[doc = $request_help]
-            #[arg(id = $request_flag, long = $request_flag, env = $request_env, default_value_t = $request_default,
+            #[arg(id = $request_flag, long = $request_flag, env = $request_env, value_name = $request_value, default_value_t = $request_default,
                   value_parser = request_seconds($request_env))]
             pub request_seconds: u64,
         }
@@ -61,9 +61,9 @@ macro_rules! timeout_settings {
 timeout_settings! {
     /// The cluster's timeouts.
     SinkTimeouts {
-        retry: "retry-timeout-seconds", "ES_RETRY_TIMEOUT_SECONDS" = 300,
+        retry: "retry-timeout-seconds", "RETRY_TIMEOUT_SECONDS", "ES_RETRY_TIMEOUT_SECONDS" = 300,
             "How long one batch may be retried (throttling, outages) before it counts as failed.";
-        request: "request-timeout-seconds", "ES_REQUEST_TIMEOUT_SECONDS" = 60,
+        request: "request-timeout-seconds", "REQUEST_TIMEOUT_SECONDS", "ES_REQUEST_TIMEOUT_SECONDS" = 60,
             "Timeout of one HTTP request.";
     }
 }
@@ -71,9 +71,9 @@ timeout_settings! {
 timeout_settings! {
     /// The Admin API's timeouts.
     CursorTimeouts {
-        retry: "cursor-retry-timeout-seconds", "CURSOR_RETRY_TIMEOUT_SECONDS" = 300,
+        retry: "cursor-retry-timeout-seconds", "CURSOR_RETRY_TIMEOUT_SECONDS", "CURSOR_RETRY_TIMEOUT_SECONDS" = 300,
             "How long one page may be retried (429, 5xx, timeouts) on the command line; in Lambda the invocation's deadline also bounds it.";
-        request: "cursor-request-timeout-seconds", "CURSOR_REQUEST_TIMEOUT_SECONDS" = 30,
+        request: "cursor-request-timeout-seconds", "CURSOR_REQUEST_TIMEOUT_SECONDS", "CURSOR_REQUEST_TIMEOUT_SECONDS" = 30,
             "Timeout of one Admin API request.";
     }
 }

@@ -22,38 +22,62 @@ use super::sigv4::{SigV4Choice, SigV4Signer, SigningRegion, endpoint_region};
 #[serde(default)]
 pub struct EsSettings {
     /// Cluster URL, e.g. https://es.example.com:9243.
-    #[arg(long = "es-url", env = "ES_URL", hide_env_values = true)]
+    #[arg(
+        long = "es-url",
+        env = "ES_URL",
+        value_name = "ES_URL",
+        hide_env_values = true
+    )]
     pub url: Option<String>,
     /// Elastic Cloud ID (decoded to the URL).
-    #[arg(long = "es-cloud-id", env = "ES_CLOUD_ID")]
+    #[arg(long = "es-cloud-id", env = "ES_CLOUD_ID", value_name = "ES_CLOUD_ID")]
     pub cloud_id: Option<String>,
     /// API key (encoded, or `id:key`).
-    #[arg(long = "es-api-key", env = "ES_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "es-api-key",
+        env = "ES_API_KEY",
+        value_name = "ES_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// User name for Basic authentication.
-    #[arg(long = "es-username", env = "ES_USERNAME")]
+    #[arg(long = "es-username", env = "ES_USERNAME", value_name = "ES_USERNAME")]
     pub username: Option<String>,
     /// Password for Basic authentication.
-    #[arg(long = "es-password", env = "ES_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "es-password",
+        env = "ES_PASSWORD",
+        value_name = "ES_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
     /// Secrets Manager secret (JSON with url, cloud_id, api_key, username, password).
-    #[arg(long = "es-secret-arn", env = "ES_SECRET_ARN")]
+    #[arg(
+        long = "es-secret-arn",
+        env = "ES_SECRET_ARN",
+        value_name = "ES_SECRET_ARN"
+    )]
     #[serde(skip)]
     pub secret_arn: Option<String>,
+    /// Sign requests with AWS SigV4 (service `es`) for Amazon OpenSearch Service domains with
+    /// IAM access control: `true`, `false`, or `auto` (on for `*.es.amazonaws.com` and
+    /// `*.aos.<region>.on.aws` endpoints when no API key or user is set).
+    #[arg(
+        long = "es-aws-sigv4",
+        env = "ES_AWS_SIGV4",
+        value_name = "ES_AWS_SIGV4",
+        default_value = "auto"
+    )]
+    #[serde(skip)]
+    pub sigv4: SigV4Choice,
     /// Extra PEM CA bundle for self-managed clusters.
-    #[arg(long = "es-ca-cert", env = "ES_CA_CERT")]
+    #[arg(long = "es-ca-cert", env = "ES_CA_CERT", value_name = "ES_CA_CERT")]
     #[serde(skip)]
     pub ca_cert: Option<std::path::PathBuf>,
     /// Timeout of one request (`ES_REQUEST_TIMEOUT_SECONDS`, set by the sink's settings).
     #[arg(skip = Duration::from_secs(60))]
     #[serde(skip)]
     pub request_timeout: Duration,
-    /// Sign requests with AWS SigV4 (service `es`) for Amazon OpenSearch Service domains with
-    /// IAM access control: `true`, `false`, or `auto` (on for `*.es.amazonaws.com` and
-    /// `*.aos.<region>.on.aws` endpoints when no API key or user is set).
-    #[arg(long = "es-aws-sigv4", env = "ES_AWS_SIGV4", default_value = "auto")]
-    #[serde(skip)]
-    pub sigv4: SigV4Choice,
 }
 
 impl std::fmt::Debug for EsSettings {
