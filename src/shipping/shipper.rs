@@ -296,7 +296,11 @@ impl Shipper {
                 if let Some(timestamp) = &document.newest {
                     newest.offer(timestamp);
                 }
-                let original = String::from_utf8_lossy(line.bytes);
+                // The raw line is kept for the dead letter; a dry run (no `_id`s) has none.
+                let original = match ids {
+                    Ids::Computed => String::from_utf8_lossy(line.bytes),
+                    Ids::Skipped => std::borrow::Cow::Borrowed(""),
+                };
                 batch.push(document.id, &document.body, &original, line.number);
             }
             if batch.is_full(&self.limits) {
