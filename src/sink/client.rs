@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::bulk::{BulkBatch, BulkItemError, BulkResponse};
 use super::connection::EsConnection;
+use super::counts::Counts;
 use super::dead_letter::{DeadLetter, DeadLetterRecord};
 use super::error::{BatchError, EsError};
 use super::mode::{ModeChoice, ModeDecision, NormalizeIn, ShipMode};
@@ -16,21 +17,12 @@ use crate::error::Retryable;
 use crate::http::body::{BodyError, read_limited, read_prefix};
 use crate::http::retry::{Backoff, RetryBudget};
 
-/// What happened to one batch. The batch is acknowledged only when `failed == 0`.
+/// What happened to one batch: its counts (`read` stays 0: the caller counts what it read)
+/// and, when items failed, why. The batch is acknowledged only when `counts.failed == 0`.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
-    /// Documents created.
-    pub indexed: u64,
-    /// Documents already there (409).
-    pub duplicates: u64,
-    /// Documents rejected and stored in the dead letter.
-    pub dead_lettered: u64,
-    /// Documents printed (a dry run).
-    pub printed: u64,
-    /// Documents not acknowledged.
-    pub failed: u64,
-    /// Requests repeated.
-    pub retries: u64,
+    /// Documents indexed, already there, dead-lettered, printed, failed; requests repeated.
+    pub counts: Counts,
     /// Why items failed, when some did.
     pub error: Option<BatchError>,
 }
@@ -38,7 +30,7 @@ pub struct BatchOutcome {
 impl BatchOutcome {
     /// Every item indexed, already there, or dead-lettered.
     pub fn acknowledged(&self) -> bool {
-        self.failed == 0
+        self.counts.failed == 0
     }
 }
 
@@ -218,7 +210,7 @@ impl EsSink {
             let body = match batch.gzip_body(subset) {
                 Ok(body) => body,
                 Err(err) => {
-                    outcome.failed += pending.len() as u64;
+                    outcome.counts.failed += pending.len() as u64;
                     outcome.error = Some(BatchError::Compress(err));
                     break;
                 }
@@ -236,8 +228,8 @@ impl EsSink {
                         let mut retry = Vec::new();
                         for (index, result) in pending.iter().copied().zip(results) {
                             match result.status {
-                                200 | 201 => outcome.indexed += 1,
-                                409 => outcome.duplicates += 1,
+                                200 | 201 => outcome.counts.indexed += 1,
+                                409 => outcome.counts.duplicates += 1,
                                 // 401/403 per item (a key without `create_doc` on
                                 // this data stream) are not properties of the
                                 // document: retried, then failed, never dead-lettered.
@@ -262,7 +254,7 @@ impl EsSink {
                     outcome.error = Some(BatchError::Request(err));
                 }
                 Err(err) => {
-                    outcome.failed += pending.len() as u64;
+                    outcome.counts.failed += pending.len() as u64;
                     outcome.error = Some(BatchError::Request(err));
                     pending.clear();
                 }
@@ -273,7 +265,7 @@ impl EsSink {
             let wait = match budget.next_wait(retry_after) {
                 Ok(wait) => wait,
                 Err(_) => {
-                    outcome.failed += pending.len() as u64;
+                    outcome.counts.failed += pending.len() as u64;
                     let last = outcome
                         .error
                         .take()
@@ -293,7 +285,7 @@ impl EsSink {
                 error = %outcome.error.as_ref().map(ToString::to_string).unwrap_or_default(),
                 "retrying bulk request"
             );
-            outcome.retries += 1;
+            outcome.counts.retries += 1;
             tokio::time::sleep(wait).await;
         }
         if !rejected.is_empty() {
@@ -340,7 +332,7 @@ impl EsSink {
                 Ok(location) => {
                     tracing::warn!(count = records.len(), location = %location,
                         first_reason = %records[0].reason, "documents rejected by Elasticsearch were dead-lettered");
-                    outcome.dead_lettered += records.len() as u64;
+                    outcome.counts.dead_lettered += records.len() as u64;
                     return;
                 }
                 Err(err) => {
@@ -350,7 +342,7 @@ impl EsSink {
                     if !retry {
                         tracing::error!(count = records.len(), error = %err, first_reason = %records[0].reason,
                             "rejected documents could not be dead-lettered");
-                        outcome.failed += records.len() as u64;
+                        outcome.counts.failed += records.len() as u64;
                         outcome.error = Some(BatchError::DeadLetter {
                             count: records.len(),
                             reason: records[0].reason.clone(),

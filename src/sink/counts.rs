@@ -22,13 +22,11 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Adds a batch's outcome.
+    /// Adds a batch's outcome (all but `failed`, which the caller settles).
     pub fn add_outcome(&mut self, outcome: &BatchOutcome) {
-        self.indexed += outcome.indexed;
-        self.duplicates += outcome.duplicates;
-        self.dead_lettered += outcome.dead_lettered;
-        self.printed += outcome.printed;
-        self.retries += outcome.retries;
+        let failed = self.failed;
+        self.add(&outcome.counts);
+        self.failed = failed;
     }
 
     /// Adds another count.

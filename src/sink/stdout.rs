@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::bulk::BulkBatch;
 use super::client::BatchOutcome;
+use super::counts::Counts;
 use super::error::BatchError;
 use super::mode::{NormalizeIn, ShipMode};
 
@@ -33,13 +34,18 @@ impl StdoutSink {
             .and_then(|()| out.flush());
         match written {
             Ok(()) => BatchOutcome {
-                printed: batch.len() as u64,
-                ..BatchOutcome::default()
+                counts: Counts {
+                    printed: batch.len() as u64,
+                    ..Counts::default()
+                },
+                error: None,
             },
             Err(err) => BatchOutcome {
-                failed: batch.len() as u64,
+                counts: Counts {
+                    failed: batch.len() as u64,
+                    ..Counts::default()
+                },
                 error: Some(BatchError::Output(err)),
-                ..BatchOutcome::default()
             },
         }
     }

@@ -305,7 +305,7 @@ impl<S: PollStore> Poller<S> {
             .await;
         report.counts.add_outcome(&outcome);
         if !outcome.acknowledged() {
-            report.counts.failed += outcome.failed;
+            report.counts.failed += outcome.counts.failed;
             return Err(outcome
                 .error
                 .map_or(PollError::NotAcknowledged, PollError::Sink)
