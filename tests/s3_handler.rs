@@ -391,3 +391,57 @@ async fn a_large_object_ships_in_bounded_memory_through_the_cli() {
     );
     assert_eq!(f.engine.count(&f.stream).await, 110_200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_never_read_back_as_audit_events() {
+    let f = fixture("deadletters").await;
+    let audit = s3_lines(40, 11);
+    services::put_object(
+        &f.s3,
+        &f.bucket,
+        "2026/11/25/audit.jsonl.gz",
+        gzip(&ndjson(&audit)),
+    )
+    .await;
+    // A dead-letter record is NDJSON with an accepted suffix, and holds an event that would
+    // normalize: only where it lies tells it apart.
+    let dead_letter = serde_json::json!({"document": {"event": {"id": "x"}}, "original": s3_lines(1, 12)[0], "reason": "mapper_parsing_exception"});
+    let dead_key = "dead-letter/2026/11/25/1764072000000-abc.ndjson";
+    services::put_object(
+        &f.s3,
+        &f.bucket,
+        dead_key,
+        format!("{dead_letter}\n{}\n", s3_lines(1, 13)[0]).into_bytes(),
+    )
+    .await;
+
+    // `ship s3://bucket/` lists both, ships the audit object and says what it left out.
+    let (run, _) = ship_prefix(&f, "").await;
+    assert_eq!(run.summary("read"), 40, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("skipped 1 objects under dead-letter/"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.engine.count(&f.stream).await, 40);
+
+    // A notification naming the dead letter (a bucket notified without a suffix filter) is
+    // acknowledged without reading it.
+    let forwarder = f.forwarder(&f.engine.url, &[]).await;
+    let batch = sqs_batch(&[("dl", s3_notification(&f.bucket, dead_key))]);
+    let response = handle(&forwarder, batch, generous()).await.unwrap();
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+    assert_eq!(f.engine.count(&f.stream).await, 40);
+
+    // Named explicitly, it is skipped too.
+    let mut env = services::aws_env();
+    env.push(("ES_URL".into(), f.engine.url.clone()));
+    env.push(("DATA_STREAM_NAMESPACE".into(), f.namespace().to_owned()));
+    let url = format!("s3://{}/{dead_key}", f.bucket);
+    let run = tokio::task::spawn_blocking(move || support::run_cli(&["ship", &url], &env))
+        .await
+        .unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.summary("read"), 0, "{}", run.stderr);
+    assert_eq!(f.engine.count(&f.stream).await, 40);
+}

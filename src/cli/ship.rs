@@ -48,6 +48,11 @@ pub(super) async fn run(args: &ShipArgs) -> ExitCode {
         crate::telemetry::logging::init_logging();
     }
     let report = job.ship_all(&args.sources, &progress_line).await;
+    if let Some((count, prefix)) = &report.dead_letters_skipped {
+        eprintln!(
+            "skipped {count} objects under {prefix}: this forwarder's dead letters (DEAD_LETTER_PREFIX), not audit events"
+        );
+    }
     for failure in &report.failures {
         eprintln!("error: {failure}");
     }

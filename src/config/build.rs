@@ -165,8 +165,8 @@ fn progress_store(
 
 /// The S3 path around an existing shipper and output.
 pub fn s3_forwarder(
-    shipper: Shipper,
-    output: Output,
+    (shipper, output): (Shipper, Output),
+    sink: &SinkArgs,
     s3: &S3Args,
     checkpoint: &CheckpointArgs,
     aws: &SdkConfig,
@@ -177,6 +177,7 @@ pub fn s3_forwarder(
         output,
         s3: crate::aws::s3_client(aws),
         suffixes: s3.suffixes(),
+        dead_letters: sink.dead_letter_place(),
         region: crate::aws::region_name(aws),
     }
 }
@@ -191,7 +192,7 @@ pub async fn s3_source(
 ) -> Result<S3Forwarder, ConfigError> {
     let shipper = shipper(sink, normalizer, Some(aws)).await?;
     let output = Output::Cluster(Box::new(cluster(sink, Some(aws)).await?));
-    Ok(s3_forwarder(shipper, output, s3, checkpoint, aws))
+    Ok(s3_forwarder((shipper, output), sink, s3, checkpoint, aws))
 }
 
 /// What `ship SOURCE…` runs: files through the shipper, `s3://` sources through the S3
@@ -213,7 +214,7 @@ pub async fn named_sources(
     let output = output(sink, dry_run, aws.as_ref()).await?;
     let forwarder = aws
         .as_ref()
-        .map(|aws| s3_forwarder(shipper.clone(), output.clone(), s3, checkpoint, aws));
+        .map(|aws| s3_forwarder((shipper.clone(), output.clone()), sink, s3, checkpoint, aws));
     Ok(NamedSources {
         shipper,
         output,

@@ -8,6 +8,7 @@ use clap::Args;
 use super::parse::CommaList;
 use super::timeouts::SinkTimeouts;
 use super::validate::{between, parse_namespace, parse_pipeline};
+use crate::s3::DeadLetterPlace;
 use crate::shipping::ShipFields;
 use crate::shipping::deadline::Deadline;
 use crate::sink::{BatchLimits, EsSettings, NormalizeIn};
@@ -91,6 +92,14 @@ impl SinkArgs {
     /// The ingest pipeline, if one is set.
     pub fn pipeline(&self) -> Option<String> {
         self.es_pipeline.clone().filter(|p| !p.is_empty())
+    }
+
+    /// Where our dead letters are, for the S3 path to skip them.
+    pub fn dead_letter_place(&self) -> DeadLetterPlace {
+        DeadLetterPlace {
+            bucket: self.dead_letter_bucket.clone().filter(|b| !b.is_empty()),
+            prefix: self.dead_letter_prefix.clone(),
+        }
     }
 
     /// Retry budget per batch (no hard deadline on the command line).

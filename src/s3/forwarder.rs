@@ -1,6 +1,7 @@
 //! The S3 path: one notified object → normalized documents in Elasticsearch, resuming after
 //! the lines an earlier invocation acknowledged. Shared by the Lambda handler and `ship s3://`.
 
+use super::dead_letters::DeadLetterPlace;
 use super::notification::{ObjectRef, has_accepted_suffix};
 use super::object::{GetObjectError, open_object};
 use super::progress::{ObjectProgress, ObjectProgressStore};
@@ -26,6 +27,8 @@ pub struct S3Forwarder {
     pub progress: ObjectProgressStore,
     /// Keys with other endings are skipped (`S3_KEY_SUFFIXES`).
     pub suffixes: Vec<String>,
+    /// Our own dead letters, never read back as audit events.
+    pub dead_letters: DeadLetterPlace,
     /// Region for provenance fields when the notification does not say.
     pub region: String,
 }
@@ -77,6 +80,13 @@ impl S3Forwarder {
     /// Ships one object, resuming from its recorded progress and recording the new progress.
     pub async fn forward(&self, object: &ObjectRef, deadline: Deadline) -> ObjectResult {
         let name = format!("s3://{}/{}", object.bucket, object.key);
+        if self.dead_letters.holds(&object.bucket, &object.key) {
+            tracing::info!(object = %name, prefix = %self.dead_letters.prefix, "skipped: a dead letter of this forwarder (DEAD_LETTER_PREFIX), not an audit object");
+            return ObjectResult {
+                complete: true,
+                ..ObjectResult::default()
+            };
+        }
         if !has_accepted_suffix(&object.key, &self.suffixes) {
             tracing::info!(object = %name, suffixes = ?self.suffixes, "skipped: the key has none of the S3_KEY_SUFFIXES");
             return ObjectResult {

@@ -3,12 +3,14 @@
 //! resuming after the lines an earlier delivery acknowledged.
 
 pub mod batch;
+pub mod dead_letters;
 pub mod forwarder;
 pub mod notification;
 pub mod object;
 pub mod progress;
 
 pub use batch::ObjectsFailed;
+pub use dead_letters::DeadLetterPlace;
 pub use forwarder::{DEFAULT_SUFFIXES, ObjectError, ObjectResult, S3Forwarder};
 pub use notification::{
     Notification, NotificationError, ObjectRef, S3Notification, has_accepted_suffix,

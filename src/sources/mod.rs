@@ -60,6 +60,9 @@ pub struct SourcesReport {
     pub counts: Counts,
     /// The sources (or objects) that did not complete, in order.
     pub failures: Vec<SourceFailure>,
+    /// Objects under an `s3://` prefix left out because they are our own dead letters
+    /// (`DEAD_LETTER_PREFIX`), with that prefix.
+    pub dead_letters_skipped: Option<(usize, String)>,
 }
 
 impl SourcesReport {
@@ -139,7 +142,7 @@ impl NamedSources {
                 .push(SourceFailure::NoS3(location.to_string()));
             return;
         };
-        let keys = match self.keys(forwarder, location).await {
+        let keys = match self.keys(forwarder, location, report).await {
             Ok(keys) => keys,
             Err(err) => {
                 report.failures.push(err.into());
@@ -168,19 +171,28 @@ impl NamedSources {
     }
 
     /// The keys a location names: itself, or the objects under a prefix whose names have
-    /// one of the accepted suffixes.
+    /// one of the accepted suffixes, less our own dead letters (counted in `report`).
     async fn keys(
         &self,
         forwarder: &S3Forwarder,
         location: &S3Location,
+        report: &mut SourcesReport,
     ) -> Result<Vec<String>, ListError> {
         if !location.is_prefix() {
             return Ok(vec![location.key.clone()]);
         }
         let keys = list_keys(&forwarder.s3, &location.bucket, &location.key).await?;
-        Ok(keys
+        let dead_letters = &forwarder.dead_letters;
+        let (skipped, keys): (Vec<String>, Vec<String>) = keys
             .into_iter()
             .filter(|k| has_accepted_suffix(k, &forwarder.suffixes))
-            .collect())
+            .partition(|k| dead_letters.holds(&location.bucket, k));
+        if !skipped.is_empty() {
+            let (count, _) = report
+                .dead_letters_skipped
+                .get_or_insert_with(|| (0, dead_letters.prefix.clone()));
+            *count += skipped.len();
+        }
+        Ok(keys)
     }
 }
