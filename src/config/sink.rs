@@ -11,7 +11,7 @@ use super::validate::{between, parse_namespace, parse_pipeline};
 use crate::s3::DeadLetterPlace;
 use crate::shipping::ShipFields;
 use crate::shipping::deadline::Deadline;
-use crate::sink::{BatchLimits, EsSettings, NormalizeIn};
+use crate::sink::{BatchLimits, EsSettings, NormalizeIn, Retention};
 
 /// The largest bulk body (`http.max_content_length` defaults to 100 MB).
 pub const MAX_BULK_BYTES: usize = 100 * 1024 * 1024;
@@ -54,6 +54,10 @@ pub struct SinkArgs {
     /// pipeline is Elastic's Cursor integration's), `forwarder` or `cluster`.
     #[arg(long, env = "NORMALIZE_IN", default_value = "auto")]
     pub normalize_in: NormalizeIn,
+    /// How long `setup` has the cluster keep documents: days (`365d`), or `none` (a data
+    /// stream lifecycle on Elasticsearch 8.11+, an ISM policy on OpenSearch).
+    #[arg(long, env = "DATA_RETENTION", default_value = "365d")]
+    pub data_retention: Retention,
     /// How long one batch is retried, and one request may take.
     #[command(flatten)]
     pub timeouts: SinkTimeouts,

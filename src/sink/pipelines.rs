@@ -34,7 +34,7 @@ impl EffectivePipelines {
 }
 
 /// GET or POST `path`; the status and the JSON answer (`Null` when it is not JSON).
-async fn read_json(
+pub(super) async fn read_json(
     connection: &EsConnection,
     method: reqwest::Method,
     path: &str,

@@ -9,6 +9,10 @@ use super::connection::EsConnection;
 use super::error::EsError;
 use super::mappings::{Engine, mappings};
 use super::mode::ModeDecision;
+use super::retention::{
+    CUSTOM_COMPONENT, LIFECYCLE_COMPONENT, Retention, RetentionOutcome, has_data_stream_lifecycle,
+    install_ism_policy, lifecycle_component,
+};
 
 /// Our index template's name.
 pub const INDEX_TEMPLATE: &str = "cursor-audit-forwarder";
@@ -31,6 +35,8 @@ pub enum SetupResult {
         engine: Engine,
         /// Its version.
         version: String,
+        /// What was done about retention.
+        retention: RetentionOutcome,
     },
     /// The integration's own template is there; nothing was installed.
     IntegrationTemplatePresent,
@@ -74,7 +80,11 @@ pub async fn detect_engine(connection: &EsConnection) -> Result<(Engine, String)
     Ok((engine, version))
 }
 
-async fn put(connection: &EsConnection, path: &str, body: &Value) -> Result<(), EsError> {
+pub(super) async fn put(
+    connection: &EsConnection,
+    path: &str,
+    body: &Value,
+) -> Result<(), EsError> {
     let url = connection.url_for(path);
     let response = connection
         .send(
@@ -97,9 +107,12 @@ async fn put(connection: &EsConnection, path: &str, body: &Value) -> Result<(), 
     })
 }
 
-/// Installs (or updates to the same content) our templates, unless the integration's own
-/// template is there.
-pub async fn setup(connection: &EsConnection) -> Result<SetupResult, EsError> {
+/// Installs (or updates to the same content) our templates and the retention, unless the
+/// integration's own template is there.
+pub async fn setup(
+    connection: &EsConnection,
+    retention: Retention,
+) -> Result<SetupResult, EsError> {
     let (engine, version) = detect_engine(connection).await?;
     let probe_path = format!("_index_template/{INTEGRATION_TEMPLATE}");
     let probe = connection
@@ -119,19 +132,41 @@ pub async fn setup(connection: &EsConnection) -> Result<SetupResult, EsError> {
         &json!({"template": {"mappings": mappings(engine)}, "_meta": meta}),
     )
     .await?;
+    let mut template = json!({
+        "index_patterns": ["logs-cursor.audit-*"],
+        "data_stream": {},
+        "priority": PRIORITY,
+        "composed_of": [MAPPINGS_COMPONENT],
+        "_meta": meta,
+    });
+    let lifecycle = engine == Engine::Elasticsearch && has_data_stream_lifecycle(&version);
+    if lifecycle {
+        put(
+            connection,
+            &format!("_component_template/{LIFECYCLE_COMPONENT}"),
+            &lifecycle_component(retention, &meta),
+        )
+        .await?;
+        template["composed_of"] =
+            json!([MAPPINGS_COMPONENT, LIFECYCLE_COMPONENT, CUSTOM_COMPONENT]);
+        template["ignore_missing_component_templates"] = json!([CUSTOM_COMPONENT]);
+    }
     put(
         connection,
         &format!("_index_template/{INDEX_TEMPLATE}"),
-        &json!({
-            "index_patterns": ["logs-cursor.audit-*"],
-            "data_stream": {},
-            "priority": PRIORITY,
-            "composed_of": [MAPPINGS_COMPONENT],
-            "_meta": meta,
-        }),
+        &template,
     )
     .await?;
-    Ok(SetupResult::Installed { engine, version })
+    let retention = match engine {
+        Engine::Elasticsearch if lifecycle => RetentionOutcome::Lifecycle(retention),
+        Engine::Elasticsearch => RetentionOutcome::LifecycleUnsupported,
+        Engine::OpenSearch => install_ism_policy(connection, retention).await?,
+    };
+    Ok(SetupResult::Installed {
+        engine,
+        version,
+        retention,
+    })
 }
 
 /// What `setup` found and did: the templates, and where events will be normalized.
@@ -146,8 +181,8 @@ pub struct SetupReport {
 impl EsSink {
     /// Installs the templates (unless the integration's are there), then decides the mode
     /// for the configured data stream once, as shipping will (no retries: a person waits).
-    pub async fn setup(&self) -> Result<SetupReport, SetupError> {
-        let templates = setup(self.connection())
+    pub async fn setup(&self, retention: Retention) -> Result<SetupReport, SetupError> {
+        let templates = setup(self.connection(), retention)
             .await
             .map_err(SetupError::Templates)?;
         let mode = self
