@@ -135,14 +135,18 @@ fn generous() -> Deadline {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries() {
-    sqs_batch_forwarded_once(fixture("sqsbatch").await).await;
-}
+both_engines!(
+    an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries,
+    sqs_batch_forwarded_once_on
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_opensearch_an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries() {
-    sqs_batch_forwarded_once(fixture_on("ossqsbatch", Engine::opensearch()).await).await;
+async fn sqs_batch_forwarded_once_on(engine: Engine) {
+    let name = if engine.opensearch {
+        "ossqsbatch"
+    } else {
+        "sqsbatch"
+    };
+    sqs_batch_forwarded_once(fixture_on(name, engine).await).await;
 }
 
 /// Notifications in an SQS batch (multi-member gzip, odd keys, a skipped suffix, a test
