@@ -19,6 +19,9 @@ pub enum Fault {
     EveryItem(u16),
     /// Forward, but only after this many milliseconds.
     DelayMs(u64),
+    /// Forward, but not before this moment (a fixed point on the test's clock, whenever the
+    /// request arrives).
+    HoldUntil(std::time::Instant),
     /// Answer `200 text/html` with a maintenance page (a load balancer's), without
     /// forwarding.
     MaintenancePage,
@@ -133,9 +136,13 @@ async fn handle(
             200,
             every_item_answer(&request, status, "es_rejected_execution_exception"),
         ),
-        None | Some(Fault::DelayMs(_)) => {
-            if let Some(Fault::DelayMs(ms)) = fault {
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        None | Some(Fault::DelayMs(_) | Fault::HoldUntil(_)) => {
+            match fault {
+                Some(Fault::DelayMs(ms)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                Some(Fault::HoldUntil(at)) => tokio::time::sleep_until(at.into()).await,
+                _ => {}
             }
             let mut request = http.request(
                 reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
