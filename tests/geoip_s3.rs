@@ -1,7 +1,8 @@
 //! GeoIP databases from S3 (`GEOIP_CITY_DB` / `GEOIP_ASN_DB` = `s3://bucket/key`), with
-//! moto's S3, the test databases and the engine: fetched once and used, a replaced object
-//! picked up after `GEOIP_REFRESH` without a restart, and a missing or corrupt database a
-//! failure naming its URI.
+//! moto's S3, the test databases and the engine: fetched once and used, checked by ETag every
+//! `GEOIP_REFRESH` (an unchanged ETag downloads nothing, a new one exactly once) with every
+//! request to moto seen through a recording proxy, a replaced object used without a
+//! restart, and a missing or corrupt database a failure naming its URI.
 
 mod support;
 
@@ -12,6 +13,7 @@ use cursor_audit_forwarder::config::LambdaArgs;
 use cursor_audit_forwarder::lambda::{Handlers, handle};
 use cursor_audit_forwarder::shipping::deadline::Deadline;
 use serde_json::{Value, json};
+use support::fault_proxy::FaultProxy;
 use support::services::{self, Engine};
 
 fn api_line(event_id: &str, ip: &str) -> String {
@@ -91,6 +93,52 @@ async fn databases_from_s3_enrich_documents_and_bad_ones_fail_naming_the_uri() {
     }
 }
 
+/// How many `HEAD` and `GET` requests for `bucket/key` went through the proxy.
+fn object_requests(proxy: &FaultProxy, bucket: &str, key: &str) -> (usize, usize) {
+    let path = format!("/{bucket}/{key}");
+    let requests = proxy.requests();
+    let of = |method: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == method)
+            .filter(|r| r.path == path || r.path.starts_with(&format!("{path}?")))
+            .count()
+    };
+    (of("HEAD"), of("GET"))
+}
+
+/// Waits (polling, up to two minutes) until `done` holds; the refresh runs every second, so
+/// this only takes long on a machine that is slow, never fails because of it.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The object's ETag in moto.
+async fn etag(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    s3.head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned()
+}
+
+/// Today the ASN database is downloaded again whenever the City one changes (and the other
+/// way round): `fetch_changed` re-fetches both when either ETag differs, although the ASN
+/// object's ETag did not change. Becomes 0 once only changed objects are fetched again
+/// (src/geoip/source.rs).
+const UNCHANGED_ASN_DOWNLOADS_WHEN_CITY_CHANGES: usize = 1;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_database_is_used_after_the_refresh_interval_without_a_restart() {
     let (s3, bucket, city, asn) = databases("refresh").await;
@@ -98,6 +146,9 @@ async fn a_replaced_database_is_used_after_the_refresh_interval_without_a_restar
     let namespace = services::unique_namespace("georefresh");
     let setup = support::run_cli(&["setup"], &[("ES_URL".into(), engine.url.clone())]);
     assert_eq!(setup.code, Some(0), "{}", setup.stderr);
+    // The handlers' S3 client goes through a proxy that records every request to moto, so
+    // the test sees each ETag check (HEAD) and each download (GET) of the databases.
+    let proxy = FaultProxy::start_passing_headers(&services::env()["AWS_ENDPOINT_URL"]);
     let args = LambdaArgs::try_parse_from([
         "lambda",
         "--es-url",
@@ -112,7 +163,23 @@ async fn a_replaced_database_is_used_after_the_refresh_interval_without_a_restar
         "1s",
     ])
     .unwrap();
-    let handlers = Handlers::build(args).await.unwrap();
+    let handlers = {
+        // SAFETY (test process only): the S3 client is built from the environment here; the
+        // variable is removed right after. Any other client of this process that read it
+        // meanwhile reaches moto through the same transparent proxy.
+        unsafe { std::env::set_var("AWS_ENDPOINT_URL_S3", &proxy.url) };
+        let handlers = Handlers::build(args).await;
+        unsafe { std::env::remove_var("AWS_ENDPOINT_URL_S3") };
+        handlers.unwrap()
+    };
+    let city_key = "GeoLite2-City.mmdb";
+    let asn_key = "GeoLite2-ASN.mmdb";
+    let city_requests = || object_requests(&proxy, &bucket, city_key);
+    let asn_requests = || object_requests(&proxy, &bucket, asn_key);
+    // Loaded once at start.
+    assert_eq!(city_requests().1, 1, "{:?}", proxy.requests());
+    assert_eq!(asn_requests().1, 1);
+
     let stream = format!("logs-cursor.audit-{namespace}");
     let ship = |key: &'static str, line: String| {
         let s3 = s3.clone();
@@ -127,16 +194,61 @@ async fn a_replaced_database_is_used_after_the_refresh_interval_without_a_restar
         }
     };
     ship("2026/11/25/a.jsonl", api_line("refresh-1", "192.0.2.10")).await;
-    // The City object is replaced by a database without city records (the ASN one).
-    let (_, asn_file) = support::geoip_test_dbs();
-    services::put_object(
-        &s3,
-        &bucket,
-        "GeoLite2-City.mmdb",
-        std::fs::read(asn_file).unwrap(),
-    )
+
+    // Unchanged objects: several refresh intervals of ETag checks, not one download.
+    let (city_heads, asn_heads) = (city_requests().0, asn_requests().0);
+    wait_until("three ETag checks of unchanged objects", || {
+        city_requests().0 >= city_heads + 3 && asn_requests().0 >= asn_heads + 3
+    })
     .await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        city_requests().1,
+        1,
+        "an unchanged City object downloaded again"
+    );
+    assert_eq!(
+        asn_requests().1,
+        1,
+        "an unchanged ASN object downloaded again"
+    );
+
+    // The same bytes stored again: a new object, the same ETag: still no download.
+    let (city_file, asn_file) = support::geoip_test_dbs();
+    let city_etag = etag(&s3, &bucket, city_key).await;
+    services::put_object(&s3, &bucket, city_key, std::fs::read(&city_file).unwrap()).await;
+    assert_eq!(etag(&s3, &bucket, city_key).await, city_etag);
+    let (heads, _) = city_requests();
+    wait_until("three ETag checks after the same bytes were stored", || {
+        city_requests().0 >= heads + 3
+    })
+    .await;
+    assert_eq!(city_requests().1, 1, "same ETag, yet downloaded again");
+    assert_eq!(asn_requests().1, 1);
+
+    // The City object is replaced by a database without city records (the ASN one): a new
+    // ETag, so exactly one download of it at the next check, and then none again.
+    services::put_object(&s3, &bucket, city_key, std::fs::read(&asn_file).unwrap()).await;
+    assert_ne!(etag(&s3, &bucket, city_key).await, city_etag);
+    wait_until("the replaced City object downloaded", || {
+        city_requests().1 >= 2
+    })
+    .await;
+    // The check after the download runs once the new readers are in place (one loop: check,
+    // download, swap, wait, check); three more checks show no further download.
+    let (heads, _) = city_requests();
+    wait_until("three ETag checks after the download", || {
+        city_requests().0 >= heads + 3
+    })
+    .await;
+    assert_eq!(
+        city_requests().1,
+        2,
+        "the new City object downloaded more than once"
+    );
+    assert_eq!(
+        asn_requests().1,
+        1 + UNCHANGED_ASN_DOWNLOADS_WHEN_CITY_CHANGES
+    );
     ship("2026/11/25/b.jsonl", api_line("refresh-2", "192.0.2.10")).await;
 
     let documents = engine.all_documents(&stream).await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
-use support::fake_cursor::{ApiRequest, CursorFault, FakeCursorApi, FaultWhen, api_event};
+use support::fake_cursor::{ApiRequest, CursorFault, FakeCursorApi, FaultWhen, Gate, api_event};
 use support::services::{self, Engine};
 use support::{CliRun, run_cli};
 
@@ -97,6 +97,47 @@ impl Fixture {
             .unwrap()
             .item
             .unwrap_or_default()
+    }
+
+    /// The lease item (`poll#<namespace>#all#lease`).
+    async fn lease(&self) -> HashMap<String, AttributeValue> {
+        let client = aws_sdk_dynamodb::Client::new(&services::moto_config().await);
+        client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("poll#{}#all#lease", self.namespace)),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a lease item")
+    }
+
+    /// Lets a lease run out without waiting: its expiry becomes a moment ago, as if the
+    /// clock had passed it (only if it still has the expiry `expected_ms`).
+    async fn expire_lease(&self, expected_ms: i64) {
+        let client = aws_sdk_dynamodb::Client::new(&services::moto_config().await);
+        client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("poll#{}#all#lease", self.namespace)),
+            )
+            .update_expression("SET expires_at = :past")
+            .condition_expression("expires_at = :expected")
+            .expression_attribute_values(
+                ":past",
+                AttributeValue::N((Utc::now().timestamp_millis() - 1).to_string()),
+            )
+            .expression_attribute_values(":expected", AttributeValue::N(expected_ms.to_string()))
+            .send()
+            .await
+            .expect("expire the lease");
     }
 
     async fn put_checkpoint(&self, item: &[(&str, AttributeValue)]) {
@@ -349,7 +390,12 @@ async fn a_429_storm_is_waited_out_honouring_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pacing_stays_under_the_team_limit_without_any_429() {
     let f = Fixture::new("pace").await;
-    // The 20-per-minute rule with time scaled down tenfold: 20 per 6 s, paced at 200/min.
+    // The 20-per-minute rule with time scaled down tenfold: 20 per 6 s, paced at 180/min,
+    // the default pace (18 per minute) scaled the same way. Paced at the limit itself
+    // (200/min), the pacer's 500 ms guard per minute scales down to 50 ms between the 1st
+    // and 21st arrival: scheduling jitter of a loaded machine exceeds that and a correct
+    // pacer got a 429. At 180/min twenty intervals take 6.7 s, 0.7 s clear of the window;
+    // a client that does not pace still sends its 30 requests within a few 6 s windows.
     f.api.set_rate_limit(20, Duration::from_secs(6));
     f.api.add_events(events_between(
         "r",
@@ -361,7 +407,7 @@ async fn pacing_stays_under_the_team_limit_without_any_429() {
     let run = f.poll(&[
         ("CURSOR_INITIAL_LOOKBACK", "1h"),
         ("CURSOR_PAGE_SIZE", "2"),
-        ("CURSOR_REQUESTS_PER_MINUTE", "200"),
+        ("CURSOR_REQUESTS_PER_MINUTE", "180"),
     ]);
     assert_ok(&run);
     assert_eq!(run.summary("indexed"), 60);
@@ -445,9 +491,14 @@ async fn a_crash_after_page_2_resumes_at_page_3_without_loss_or_duplicates() {
         CursorFault::Delay(Duration::from_secs(30)),
         1,
     );
+    // A 600 s lease: the crashed run's lease is certainly still valid when the next run
+    // starts, however slow the machine (with 3 s, renewed every 1 s, a debug build
+    // starting under load could find it expired). Its expiry is then reached by moving the
+    // stored expiry into the past, not by waiting.
     let env = [
         ("CURSOR_INITIAL_LOOKBACK", "1h"),
         ("CURSOR_PAGE_SIZE", "10"),
+        ("CURSOR_LEASE_SECONDS", "600"),
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
         .args(["poll", "--once"])
@@ -461,7 +512,7 @@ async fn a_crash_after_page_2_resumes_at_page_3_without_loss_or_duplicates() {
     let started = Instant::now();
     while !f.api.requests().iter().any(|r| r.page == Some(3)) {
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < Duration::from_secs(180),
             "page 3 never requested"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -469,6 +520,7 @@ async fn a_crash_after_page_2_resumes_at_page_3_without_loss_or_duplicates() {
     // The process dies while page 3 is in flight (pages 1 and 2 were acknowledged).
     child.kill().unwrap();
     child.wait().unwrap();
+    let killed_at = Utc::now();
     let checkpoint = f.checkpoint().await;
     assert_eq!(number_attr(&checkpoint, "next_page"), Some(3));
     assert_eq!(number_attr(&checkpoint, "events_acknowledged"), Some(20));
@@ -486,8 +538,20 @@ async fn a_crash_after_page_2_resumes_at_page_3_without_loss_or_duplicates() {
     );
     assert_eq!(f.api.requests().len(), seen);
 
-    // Once it expires, the next run resumes at page 3 of the same window.
-    std::thread::sleep(Duration::from_millis(3200));
+    // The lease the crashed run left: taken for the configured 600 s (renewed at most
+    // every 200 s), so it expires between 400 and 600 s after the crash, never later.
+    let lease = f.lease().await;
+    let expires_at = number_attr(&lease, "expires_at").expect("lease expiry") as i64;
+    let expires_in = expires_at - killed_at.timestamp_millis();
+    assert!(
+        (390_000..=600_000).contains(&expires_in),
+        "the lease expires {expires_in} ms after the crash: {lease:?}"
+    );
+
+    // Once it expires, the next run resumes at page 3 of the same window. The expiry is
+    // reached by setting the stored expiry to a moment just past (what 600 s of waiting
+    // would do), so the test needs no sleep sized for the machine's speed.
+    f.expire_lease(expires_at).await;
     let run = f.poll(&env);
     assert_ok(&run);
     let later = &f.api.requests()[seen..];
@@ -576,25 +640,40 @@ async fn two_pollers_started_together_one_polls_and_the_other_exits_cleanly() {
         TimeDelta::minutes(30),
         TimeDelta::minutes(2),
     ));
-    // Slow answers keep the first poller busy while the second starts.
-    f.api.inject(
-        FaultWhen::AnyRequest,
-        CursorFault::Delay(Duration::from_millis(700)),
-        3,
-    );
+    // Whichever poller takes the lease is held at its first request until the other one has
+    // finished, so the other always finds the lease taken, however slowly either process
+    // starts on a loaded machine (slow answers of 700 ms used to stand in for that). A 60 s
+    // lease (renewed every 20 s) cannot run out while it is held.
+    let gate = Gate::new();
+    f.api
+        .inject(FaultWhen::AnyRequest, CursorFault::Hold(gate.clone()), 1);
     let env = f.env(&[
         ("CURSOR_INITIAL_LOOKBACK", "1h"),
         ("CURSOR_PAGE_SIZE", "10"),
+        ("CURSOR_LEASE_SECONDS", "60"),
     ]);
     let runs: Vec<CliRun> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| run_cli(&["poll", "--once"], &env)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let (done, finished) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (done, env) = (done.clone(), &env);
+            scope.spawn(move || done.send(run_cli(&["poll", "--once"], env)).unwrap());
+        }
+        // Both started together; the first to finish cannot be the one held at the gate.
+        let first = finished.recv_timeout(Duration::from_secs(300));
+        // Opened in any case, so that a failing test does not wait forever for the held one.
+        gate.open();
+        let first = first.expect("neither poller finished while the first request was held");
+        vec![first, finished.recv().unwrap()]
     });
     for run in &runs {
         assert_ok(run);
     }
+    // The one that finished first stood aside without a single request.
+    assert!(
+        summary_text(&runs[0]).contains("outcome=lease_held"),
+        "{}",
+        runs[0].stderr
+    );
     let held: Vec<&CliRun> = runs
         .iter()
         .filter(|r| summary_text(r).contains("outcome=lease_held"))
@@ -778,9 +857,9 @@ async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_
         &f.api.url,
         "--cursor-api-key",
         API_KEY,
-        // One request every 10 s: the second page's turn comes after the deadline.
+        // One request a minute: the second page's turn comes after the deadline.
         "--requests-per-minute",
-        "6",
+        "1",
         "--page-size",
         "10",
         "--initial-lookback",
@@ -792,15 +871,20 @@ async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_
         &std::fs::read(support::repo_root().join("events/schedule.json")).unwrap(),
     )
     .unwrap();
+    // 40 s for the invocation: page 1 and its indexing have 39.5 s however slow the
+    // machine; the next turn (60 s after the first request) lies beyond the deadline. A
+    // handler that waited for that turn, or idled until the deadline, would return after
+    // 39.5 s at the earliest; the one under test returns right after page 1 (about 1 s),
+    // and 30 s leaves a loaded machine all the room it needs without admitting either.
     let started = Instant::now();
     let deadline = Deadline {
-        hard: Some(tokio::time::Instant::now() + Duration::from_secs(4)),
+        hard: Some(tokio::time::Instant::now() + Duration::from_secs(40)),
         per_batch: Duration::from_secs(30),
         stop_margin: Duration::from_millis(500),
     };
     let response = handle(&handlers, schedule, deadline).await.unwrap();
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

@@ -135,14 +135,18 @@ fn generous() -> Deadline {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries() {
-    sqs_batch_forwarded_once(fixture("sqsbatch").await).await;
-}
+both_engines!(
+    an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries,
+    sqs_batch_forwarded_once_on
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_opensearch_an_sqs_batch_is_forwarded_once_whatever_the_keys_and_redeliveries() {
-    sqs_batch_forwarded_once(fixture_on("ossqsbatch", Engine::opensearch()).await).await;
+async fn sqs_batch_forwarded_once_on(engine: Engine) {
+    let name = if engine.opensearch {
+        "ossqsbatch"
+    } else {
+        "sqsbatch"
+    };
+    sqs_batch_forwarded_once(fixture_on(name, engine).await).await;
 }
 
 /// Notifications in an SQS batch (multi-member gzip, odd keys, a skipped suffix, a test
@@ -221,15 +225,20 @@ async fn a_deadline_mid_object_is_resumed_by_the_redelivery() {
     let key = "2026/11/25/big.jsonl.gz";
     services::put_object(&f.s3, &f.bucket, key, gzip(&ndjson(&s3_lines(300, 4)))).await;
     let proxy = FaultProxy::start(&f.engine.url);
-    // The first bulk request takes 2 s; the invocation has 3 s, and stops starting batches
-    // 2 s before its end: exactly one batch of 50 gets through.
-    proxy.inject(&[Fault::DelayMs(2000)]);
     let forwarder = f.forwarder(&proxy.url, &["--bulk-max-actions", "50"]).await;
     let batch = sqs_batch(&[("m1", s3_notification(&f.bucket, key))]);
+    // The invocation has 20 s and starts no batch in its last 10 s. The first bulk request
+    // is held by the proxy until 12 s, past that point, and answered well before the end:
+    // exactly one batch of 50 gets through. The first batch has 10 s to start (reading the
+    // object takes well under 1 s) and 8 s to come back, so a slow machine changes nothing;
+    // with a 3 s invocation, a 2 s margin and a 2 s delay, a first batch starting later than
+    // 1 s in let nothing through.
+    let now = tokio::time::Instant::now();
+    proxy.inject(&[Fault::HoldUntil((now + Duration::from_secs(12)).into_std())]);
     let tight = Deadline {
-        hard: Some(tokio::time::Instant::now() + Duration::from_secs(3)),
+        hard: Some(now + Duration::from_secs(20)),
         per_batch: Duration::from_secs(30),
-        stop_margin: Duration::from_secs(2),
+        stop_margin: Duration::from_secs(10),
     };
     let response = handle(&forwarder, batch.clone(), tight).await.unwrap();
     assert_eq!(failed_ids(&response), vec!["m1".to_owned()]);

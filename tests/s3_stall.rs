@@ -31,6 +31,10 @@ async fn a_stalled_body_ends_at_the_deadline_with_progress_saved() {
             headers: vec![("ETag".into(), "\"stalled-etag\"".into())],
             declared: body.len() + 10_000_000,
             body,
+            // A byte every 200 ms after the 100 lines: line 101 never ends, and only the
+            // deadline can end the read (a silent body is ended by the SDK after ~5 s, so a
+            // silent one would need a deadline under 5 s, too tight for a loaded machine).
+            trickle: Some(Duration::from_millis(200)),
         },
     );
     let es = HostileServer::start(Vec::new(), Answer::created());
@@ -53,15 +57,19 @@ async fn a_stalled_body_ends_at_the_deadline_with_progress_saved() {
         "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": "stalled"}, "object": {"key": "2026/11/25/a.jsonl"}}
     }]});
+    // 10 s for the invocation: the 100 lines that arrive (10 bulk requests and their
+    // progress writes) have 9.5 s, far more than a loaded machine needs (with 4 s they could
+    // miss the deadline). The handler must answer at the deadline: 6 s after it is room for
+    // wrapping up on a slow machine, and far short of the minute the body goes on for.
     let started = Instant::now();
     let deadline = Deadline {
-        hard: Some(tokio::time::Instant::now() + Duration::from_secs(4)),
+        hard: Some(tokio::time::Instant::now() + Duration::from_secs(10)),
         per_batch: Duration::from_secs(30),
         stop_margin: Duration::from_millis(500),
     };
     let result = handle(&handlers, event, deadline).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(took < Duration::from_secs(16), "took {took:?}");
     let err = result.unwrap_err();
     assert!(err.to_string().contains("deadline"), "{err}");
     assert_eq!(err.error_type(), "Timeout");

@@ -3,13 +3,14 @@
 
 mod support;
 
-use cursor_audit_forwarder::normalize::Normalizer;
-use cursor_audit_forwarder::shipping::{Provenance, ShipFields, add_shipping_fields};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::fault_proxy::{Fault, FaultProxy};
 use support::services::{self, Engine};
 use support::synthetic::EventGenerator;
-use support::{CliRun, run_cli, scratch_dir, write_events};
+use support::{
+    CliRun, GoldenLine, event_id_fingerprint, file_fallback_id, geoip_test_dbs, json_diff, run_cli,
+    scratch_dir, write_events, write_golden_file,
+};
 
 fn env_with(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = services::aws_env();
@@ -39,40 +40,93 @@ fn setup(env: &[(String, String)]) {
     assert_eq!(run.code, Some(0), "setup failed: {}", run.stderr);
 }
 
-/// The documents the normalizer plus §10 fields give for `lines` read from `path`.
-fn expected_documents(lines: &[String], path: &str, namespace: &str) -> Vec<(String, Value)> {
-    let normalizer = Normalizer::default();
-    let fields = ShipFields {
-        namespace: namespace.to_owned(),
-        tags: vec!["forwarded".into(), "cursor-audit".into()],
-    };
-    let provenance = Provenance::File {
-        path: path.to_owned(),
-    };
-    let mut offset = 0u64;
-    let mut out = Vec::new();
-    for line in lines {
-        let normalized = normalizer.normalize_line(line.as_bytes()).unwrap();
-        let mut doc = normalized.document;
-        add_shipping_fields(&mut doc, &fields, &provenance, offset);
-        out.push((normalized.id.unwrap(), doc.to_value()));
-        offset += line.len() as u64 + 1;
+/// The tags shipping adds by default (`TAGS`, docs/normalization.md §10).
+const DEFAULT_TAGS: [&str; 2] = ["forwarded", "cursor-audit"];
+
+/// What `ship FILE` must store for a golden line: Elastic's expected document plus the §10
+/// fields of a local file, written out here as literals (docs/normalization.md §10): the
+/// data stream, `event.dataset`, the default tags after the document's own, `log.file.path`
+/// (the path as given) and `log.offset` (the line's byte offset). No `input`, `aws` or
+/// `cloud` fields: those belong to raw documents and S3 objects.
+fn golden_as_shipped(golden: &GoldenLine, path: &str, namespace: &str) -> Value {
+    let mut document = golden.expected.clone();
+    let object = document
+        .as_object_mut()
+        .expect("golden documents are objects");
+    for key in ["data_stream", "log", "input", "aws", "cloud"] {
+        assert!(
+            !object.contains_key(key),
+            "golden document already has {key}: {document}"
+        );
     }
-    out
+    object.insert(
+        "data_stream".into(),
+        json!({"type": "logs", "dataset": "cursor.audit", "namespace": namespace}),
+    );
+    object.insert(
+        "log".into(),
+        json!({"file": {"path": path}, "offset": golden.offset}),
+    );
+    let event = object
+        .get_mut("event")
+        .and_then(Value::as_object_mut)
+        .expect("golden documents have event");
+    assert!(!event.contains_key("dataset"), "golden event.dataset");
+    event.insert("dataset".into(), json!("cursor.audit"));
+    let tags = object
+        .entry("tags")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .expect("tags is a list");
+    for tag in DEFAULT_TAGS {
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(json!(tag));
+        }
+    }
+    document
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setup_then_every_event_is_indexed_exactly_once() {
-    every_event_indexed_exactly_once(Engine::new()).await;
+/// The `_id` of a golden line shipped from `path` (§9), computed independently: from the
+/// `event.id` Elastic's expected document shows, or the file position without one.
+fn golden_id(golden: &GoldenLine, path: &str) -> String {
+    match &golden.expected["event"]["id"] {
+        Value::String(id) => event_id_fingerprint(id),
+        Value::Null => file_fallback_id(path, golden.offset),
+        other => event_id_fingerprint(&other.to_string()),
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_opensearch_setup_then_every_event_is_indexed_exactly_once() {
-    every_event_indexed_exactly_once(Engine::opensearch()).await;
+/// The settings the golden documents were produced with.
+fn golden_settings() -> [(String, String); 3] {
+    let (city, asn) = geoip_test_dbs();
+    [
+        ("PRESERVE_ORIGINAL_EVENT".into(), "true".into()),
+        ("GEOIP_CITY_DB".into(), city.to_str().unwrap().into()),
+        ("GEOIP_ASN_DB".into(), asn.to_str().unwrap().into()),
+    ]
 }
 
-/// `setup` twice, `ship` twice: templates, the typed mapping, one document per line equal
-/// to the normalizer's output plus the shipping fields, duplicates reported.
+/// The event id of a raw line of either shape (§1: `event_id`, or `metadata.id`).
+fn raw_event_id(line: &str) -> String {
+    let event: Value = serde_json::from_str(line).unwrap();
+    let id = if event["metadata"].is_object() {
+        &event["metadata"]["id"]
+    } else {
+        &event["event_id"]
+    };
+    id.as_str()
+        .unwrap_or_else(|| panic!("synthetic line without an id: {line}"))
+        .to_owned()
+}
+
+both_engines!(
+    setup_then_every_event_is_indexed_exactly_once,
+    every_event_indexed_exactly_once
+);
+
+/// `setup` twice, `ship` twice: templates, the typed mapping, one document per event under
+/// its §9 `_id`, every golden line's `_source` equal to Elastic's expected document plus the
+/// literal §10 fields, duplicates reported.
 async fn every_event_indexed_exactly_once(engine: Engine) {
     let namespace = services::unique_namespace("once");
     let stream = format!("logs-cursor.audit-{namespace}");
@@ -90,9 +144,11 @@ async fn every_event_indexed_exactly_once(engine: Engine) {
         250
     );
 
+    // 600 synthetic events (a gzip file) for counting: exactly once, each under its own _id.
     let lines = generated(600, 11);
     let dir = scratch_dir("once");
     let path = write_events(&dir, "events.jsonl.gz", &lines, true);
+    let path_text = path.to_str().unwrap();
     let run = ship(&path, &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.summary("read"), 600);
@@ -119,17 +175,43 @@ async fn every_event_indexed_exactly_once(engine: Engine) {
         engine.flat_type()
     );
 
-    // Every _source is the normalizer's output plus the §10 fields, under the event's _id.
-    let expected = expected_documents(&lines, path.to_str().unwrap(), &namespace);
-    let mut stored: std::collections::HashMap<String, Value> =
-        engine.all_documents(&stream).await.into_iter().collect();
-    assert_eq!(stored.len(), 600);
-    for (id, document) in expected {
-        let source = stored
-            .remove(&id)
-            .unwrap_or_else(|| panic!("no document with _id {id}"));
-        assert_eq!(source, document, "document {id}");
+    // Every synthetic line is stored once under the §9 _id of its event id, with the local
+    // file's §10 fields (the offset is the line's position in the decompressed file).
+    let mut offset = 0u64;
+    let mut expected_ids = std::collections::HashMap::new();
+    for line in &lines {
+        expected_ids.insert(event_id_fingerprint(&raw_event_id(line)), offset);
+        offset += line.len() as u64 + 1;
     }
+    assert_eq!(expected_ids.len(), 600, "synthetic event ids are unique");
+    let stored = engine.all_documents(&stream).await;
+    assert_eq!(stored.len(), 600);
+    for (id, source) in &stored {
+        let offset = expected_ids
+            .remove(id)
+            .unwrap_or_else(|| panic!("unexpected or repeated _id {id}: {source}"));
+        assert_eq!(
+            source["data_stream"],
+            json!({"type": "logs", "dataset": "cursor.audit", "namespace": namespace}),
+            "{id}"
+        );
+        assert_eq!(source["event"]["dataset"], "cursor.audit", "{id}");
+        assert_eq!(
+            source["log"],
+            json!({"file": {"path": path_text}, "offset": offset}),
+            "{id}"
+        );
+        let tags = source["tags"].as_array().unwrap();
+        assert_eq!(
+            tags[tags.len() - 2..],
+            DEFAULT_TAGS.map(Value::from),
+            "{id}"
+        );
+        for absent in ["input", "aws", "cloud"] {
+            assert!(source.get(absent).is_none(), "{id}: {absent} in {source}");
+        }
+    }
+    assert!(expected_ids.is_empty(), "never stored: {expected_ids:?}");
 
     // Shipping the same file again adds nothing and reports duplicates.
     let again = ship(&path, &env).await;
@@ -139,17 +221,56 @@ async fn every_event_indexed_exactly_once(engine: Engine) {
     assert!(!again.stderr.contains("WARN"), "{}", again.stderr);
     assert_eq!(again.summary("indexed"), 0);
     assert_eq!(engine.count(&stream).await, 600);
+
+    // The golden lines, field by field: each stored _source is Elastic's expected document
+    // plus the literal §10 fields, under the independently computed _id. Lines whose event
+    // id came earlier (the combined fixture files repeat events) are duplicates: the first
+    // one is stored.
+    let golden_namespace = services::unique_namespace("oncegolden");
+    let golden_stream = format!("logs-cursor.audit-{golden_namespace}");
+    let mut golden_env = env_with(&[
+        ("ES_URL", &engine.url),
+        ("DATA_STREAM_NAMESPACE", &golden_namespace),
+    ]);
+    golden_env.extend(golden_settings());
+    let (golden_path, golden) = write_golden_file(&dir, "golden.ndjson");
+    let golden_path_text = golden_path.to_str().unwrap();
+    let mut want: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    for line in &golden {
+        want.entry(golden_id(line, golden_path_text))
+            .or_insert_with(|| golden_as_shipped(line, golden_path_text, &golden_namespace));
+    }
+    let run = ship(&golden_path, &golden_env).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.summary("read"), golden.len() as u64);
+    assert_eq!(run.summary("indexed"), want.len() as u64);
+    assert_eq!(
+        run.summary("duplicates"),
+        (golden.len() - want.len()) as u64
+    );
+    assert_eq!(run.summary("failed"), 0);
+    let stored = engine.all_documents(&golden_stream).await;
+    assert_eq!(stored.len(), want.len());
+    let mut failures = Vec::new();
+    for (id, source) in stored {
+        let Some(document) = want.remove(&id) else {
+            failures.push(format!("unexpected _id {id}: {source}"));
+            continue;
+        };
+        let mut diffs = Vec::new();
+        json_diff(&source, &document, "", &mut diffs);
+        if !diffs.is_empty() {
+            failures.push(format!("_id {id}:\n  {}", diffs.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(want.is_empty(), "never stored: {:?}", want.keys());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mapping_conflict_is_dead_lettered_and_the_rest_indexed() {
-    mapping_conflict_dead_lettered(Engine::new()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_opensearch_a_mapping_conflict_is_dead_lettered_and_the_rest_indexed() {
-    mapping_conflict_dead_lettered(Engine::opensearch()).await;
-}
+both_engines!(
+    a_mapping_conflict_is_dead_lettered_and_the_rest_indexed,
+    mapping_conflict_dead_lettered
+);
 
 /// A document the mapping refuses goes to the dead letter with its reason; the rest land.
 async fn mapping_conflict_dead_lettered(engine: Engine) {
@@ -393,30 +514,47 @@ async fn an_unreachable_engine_is_a_failure_with_nothing_acknowledged() {
 
 #[test]
 fn without_a_cluster_ship_prints_the_documents_it_would_index() {
+    // The golden lines with the settings they were produced with: each printed document is
+    // Elastic's expected document plus the literal §10 fields (namespace `default`), in order.
     let dir = scratch_dir("dryrun");
-    let lines = generated(25, 10);
-    let path = write_events(&dir, "events.jsonl.gz", &lines, true);
-    let run = run_cli(&["ship", path.to_str().unwrap()], &[]);
+    let (path, golden) = write_golden_file(&dir, "golden.ndjson");
+    let path_text = path.to_str().unwrap();
+    let settings = golden_settings().to_vec();
+    let run = run_cli(&["ship", path_text], &settings);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let documents: Vec<Value> = run
         .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let expected: Vec<Value> = expected_documents(&lines, path.to_str().unwrap(), "default")
-        .into_iter()
-        .map(|(_, doc)| doc)
-        .collect();
-    assert_eq!(documents, expected);
-    assert_eq!(run.summary("read"), 25);
+    assert_eq!(documents.len(), golden.len());
+    let mut failures = Vec::new();
+    for (i, (got, line)) in documents.iter().zip(&golden).enumerate() {
+        let mut diffs = Vec::new();
+        json_diff(
+            got,
+            &golden_as_shipped(line, path_text, "default"),
+            "",
+            &mut diffs,
+        );
+        if !diffs.is_empty() {
+            failures.push(format!("line {}:\n  {}", i + 1, diffs.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(run.summary("read"), golden.len() as u64);
 
     // --dry-run with a cluster configured does the same and never connects.
-    let run = run_cli(
-        &["ship", "--dry-run", path.to_str().unwrap()],
-        &[("ES_URL".into(), "http://127.0.0.1:1".into())],
-    );
+    let mut env = settings;
+    env.push(("ES_URL".into(), "http://127.0.0.1:1".into()));
+    let run = run_cli(&["ship", "--dry-run", path_text], &env);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.stdout.lines().count(), 25);
+    let again: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(again, documents);
 
     // A missing file is an error with a non-zero exit.
     let run = run_cli(&["ship", "/nonexistent/file.jsonl"], &[]);

@@ -6,7 +6,8 @@
 //! Each request goes through these steps, in order:
 //! 1. it is recorded (1-based sequence number, arrival time);
 //! 2. the first queued fault that matches it is consumed: a status answers at once, a delay
-//!    waits (a client that disconnects meanwhile is recorded with status 499 and dropped);
+//!    or a hold (until the test opens a gate) waits (a client that disconnects meanwhile is
+//!    recorded with status 499 and dropped);
 //! 3. the `Authorization` header must be `Basic base64("<key>:")` for the current key (401);
 //! 4. the rolling rate limit counts the non-429 answers of the last `per` (429, which do not
 //!    count themselves);
@@ -53,7 +54,55 @@ pub enum CursorFault {
     TooManyRequests { retry_after: Option<String> },
     /// Wait this long, then handle the request normally.
     Delay(Duration),
+    /// Wait until the gate is opened (however long that takes), then handle the request
+    /// normally: a request held for exactly as long as the test needs, not for a guess.
+    Hold(Gate),
 }
+
+/// A gate for [`CursorFault::Hold`]: closed until [`Gate::open`], then open for good.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<GateState>);
+
+#[derive(Debug, Default)]
+struct GateState {
+    open: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Opens the gate: held requests go on, later ones pass at once.
+    pub fn open(&self) {
+        self.0.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn wait(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            if self.is_open() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Gates are equal when they are the same gate.
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]
@@ -469,8 +518,11 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Result<Stri
 }
 
 /// Sleeps `delay`; `false` when the client closed the connection meanwhile.
-async fn wait_unless_closed(stream: &mut TcpStream, delay: Duration) -> bool {
-    let sleep = tokio::time::sleep(delay);
+async fn wait_unless_closed(
+    stream: &mut TcpStream,
+    until: impl std::future::Future<Output = ()>,
+) -> bool {
+    let sleep = until;
     tokio::pin!(sleep);
     let mut scratch = [0u8; 1024];
     loop {
@@ -573,7 +625,14 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
             events_returned: 0,
         }),
         Some(CursorFault::Delay(delay)) => {
-            if !wait_unless_closed(&mut stream, *delay).await {
+            if !wait_unless_closed(&mut stream, tokio::time::sleep(*delay)).await {
+                lock(state).requests[sequence - 1].status = CLIENT_CLOSED;
+                return Ok(());
+            }
+            None
+        }
+        Some(CursorFault::Hold(gate)) => {
+            if !wait_unless_closed(&mut stream, gate.wait()).await {
                 lock(state).requests[sequence - 1].status = CLIENT_CLOSED;
                 return Ok(());
             }

@@ -19,6 +19,9 @@ pub enum Fault {
     EveryItem(u16),
     /// Forward, but only after this many milliseconds.
     DelayMs(u64),
+    /// Forward, but not before this moment (a fixed point on the test's clock, whenever the
+    /// request arrives).
+    HoldUntil(std::time::Instant),
     /// Answer `200 text/html` with a maintenance page (a load balancer's), without
     /// forwarding.
     MaintenancePage,
@@ -48,6 +51,9 @@ impl Recorded {
 struct State {
     faults: VecDeque<Fault>,
     requests: Vec<Recorded>,
+    /// Forward the upstream's response headers (for S3: `ETag` and the rest), not only its
+    /// status and body.
+    pass_headers: bool,
 }
 
 /// The running proxy (it lives as long as the test process).
@@ -60,7 +66,20 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` on a free loopback port.
     pub fn start(upstream: &str) -> FaultProxy {
-        let state = Arc::new(Mutex::new(State::default()));
+        FaultProxy::start_with(upstream, false)
+    }
+
+    /// A proxy that also forwards the upstream's response headers (what an S3 client needs:
+    /// `ETag`, `Content-Length` of a `HEAD`, ...): a recorder of every request to moto.
+    pub fn start_passing_headers(upstream: &str) -> FaultProxy {
+        FaultProxy::start_with(upstream, true)
+    }
+
+    fn start_with(upstream: &str, pass_headers: bool) -> FaultProxy {
+        let state = Arc::new(Mutex::new(State {
+            pass_headers,
+            ..State::default()
+        }));
         let served = state.clone();
         let upstream = upstream.trim_end_matches('/').to_owned();
         let http = reqwest::Client::new();
@@ -117,6 +136,7 @@ async fn handle(
         body: body.clone(),
         fault,
     });
+    let mut upstream_headers: Vec<(String, String)> = Vec::new();
     let (status, response_body) = match fault {
         Some(Fault::Status(status)) => (
             status,
@@ -133,9 +153,13 @@ async fn handle(
             200,
             every_item_answer(&request, status, "es_rejected_execution_exception"),
         ),
-        None | Some(Fault::DelayMs(_)) => {
-            if let Some(Fault::DelayMs(ms)) = fault {
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        None | Some(Fault::DelayMs(_) | Fault::HoldUntil(_)) => {
+            match fault {
+                Some(Fault::DelayMs(ms)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                Some(Fault::HoldUntil(at)) => tokio::time::sleep_until(at.into()).await,
+                _ => {}
             }
             let mut request = http.request(
                 reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
@@ -152,16 +176,47 @@ async fn handle(
             match request.body(body).send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    upstream_headers = response
+                        .headers()
+                        .iter()
+                        .filter(|(name, _)| {
+                            !matches!(
+                                name.as_str(),
+                                "connection" | "transfer-encoding" | "keep-alive"
+                            )
+                        })
+                        .filter_map(|(name, value)| {
+                            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                        })
+                        .collect();
                     (status, response.bytes().await.unwrap_or_default().to_vec())
                 }
                 Err(err) => (502, err.to_string().into_bytes()),
             }
         }
     };
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        response_body.len()
-    );
+    let pass_headers = state.lock().unwrap().pass_headers;
+    let head = if pass_headers && !upstream_headers.is_empty() {
+        // The upstream's headers as they came; a HEAD answer keeps its Content-Length (the
+        // object's size) and has no body.
+        let is_head = method.eq_ignore_ascii_case("HEAD");
+        let mut head = format!("HTTP/1.1 {status} X\r\n");
+        for (name, value) in &upstream_headers {
+            if name != "content-length" || is_head {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        if !is_head {
+            head.push_str(&format!("content-length: {}\r\n", response_body.len()));
+        }
+        head.push_str("connection: close\r\n\r\n");
+        head
+    } else {
+        format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            response_body.len()
+        )
+    };
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&response_body).await?;
     stream.shutdown().await

@@ -23,12 +23,15 @@ pub enum Answer {
     Huge { status: u16, bytes: usize },
     /// A `_bulk` answer giving every action of the request this status.
     EveryItem { status: u16, error_type: String },
-    /// 200 with these headers, promising `declared` bytes, sending `body`, then nothing
-    /// more for a minute (a stalled connection).
+    /// 200 with these headers, promising `declared` bytes, sending `body`, then for a
+    /// minute either nothing more (a stalled connection, `trickle: None`) or one byte `x`
+    /// every `trickle` (a body that never gets anywhere, yet fast enough for the AWS SDK's
+    /// stalled-stream protection, which ends a body that sends nothing for ~5 s).
     Stall {
         headers: Vec<(String, String)>,
         declared: usize,
         body: Vec<u8>,
+        trickle: Option<std::time::Duration>,
     },
 }
 
@@ -128,6 +131,7 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
         headers,
         declared,
         body,
+        trickle,
     } = &answer
     {
         let mut head = format!("HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\n");
@@ -138,7 +142,19 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body).await?;
         stream.flush().await?;
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        match trickle {
+            None => tokio::time::sleep_until(until).await,
+            Some(every) => {
+                let mut sent = body.len();
+                while tokio::time::Instant::now() < until && sent < *declared {
+                    tokio::time::sleep(*every).await;
+                    stream.write_all(b"x").await?;
+                    stream.flush().await?;
+                    sent += 1;
+                }
+            }
+        }
         return Ok(());
     }
     let (status, headers, body, filler) = match answer {

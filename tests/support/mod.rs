@@ -13,6 +13,28 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// One test per engine for a test body that takes the engine to run against:
+/// `both_engines!(name, body)` makes a module `name` holding two tests, `elasticsearch`
+/// (the Elasticsearch node) and `opensearch` (the OpenSearch node), each running
+/// `body(engine).await` for its engine (`body` is an `async fn(Engine)` of the calling file).
+/// Select one with `cargo test --test FILE name::opensearch`, both with `name::`.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn elasticsearch() {
+                super::$body($crate::support::services::Engine::new()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn opensearch() {
+                super::$body($crate::support::services::Engine::opensearch()).await;
+            }
+        }
+    };
+}
+
 /// Serves connections on a free loopback port from a thread of its own (a current-thread
 /// runtime, one task per connection) for as long as the test process lives; returns
 /// `http://127.0.0.1:PORT`. The test servers (fault proxy, fake Admin API) are built on it.
@@ -100,6 +122,71 @@ pub fn golden_cases() -> Vec<GoldenCase> {
     }
     assert!(cases.len() >= 22, "golden fixtures missing");
     cases
+}
+
+/// One golden line as written by [`write_golden_file`]: its byte offset in that file, the
+/// raw line, and the document Elastic's integration produced from it (`*-expected.json`).
+pub struct GoldenLine {
+    pub offset: u64,
+    pub raw: String,
+    pub expected: Value,
+}
+
+/// Writes every non-blank line of every golden fixture (in [`golden_cases`] order) to
+/// `dir/name` as NDJSON (`\n` after each line, a trailing `\r` dropped); returns the path and
+/// each line with its byte offset in that file and its golden document. The golden documents
+/// were produced with `preserve_original_event` on and the test GeoIP databases.
+pub fn write_golden_file(dir: &Path, name: &str) -> (PathBuf, Vec<GoldenLine>) {
+    let mut text = Vec::new();
+    let mut lines = Vec::new();
+    for case in golden_cases() {
+        let raw_lines: Vec<&[u8]> = case
+            .input
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .collect();
+        assert_eq!(
+            raw_lines.len(),
+            case.expected.len(),
+            "{}: one expected document per non-blank line",
+            case.name
+        );
+        for (raw, expected) in raw_lines.into_iter().zip(case.expected) {
+            lines.push(GoldenLine {
+                offset: text.len() as u64,
+                raw: String::from_utf8(raw.to_vec()).expect("golden lines are UTF-8"),
+                expected,
+            });
+            text.extend_from_slice(raw);
+            text.push(b'\n');
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    (path, lines)
+}
+
+/// The `_id` of an event with this `event_id` (docs/normalization.md §9), computed here
+/// independently: standard base64 (padded) of SHA-1 over the byte 0x00 and the id's UTF-8
+/// bytes (the integration's fingerprint).
+pub fn event_id_fingerprint(event_id: &str) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let mut digest = sha1::Sha1::new();
+    digest.update([0u8]);
+    digest.update(event_id.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest.finalize())
+}
+
+/// The fallback `_id` of a line without `event_id` read from a local file (§9): base64
+/// SHA-1 of `file:<path>#<offset>`.
+pub fn file_fallback_id(path: &str, offset: u64) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let mut digest = sha1::Sha1::new();
+    digest.update(format!("file:{path}#{offset}"));
+    base64::engine::general_purpose::STANDARD.encode(digest.finalize())
 }
 
 /// A readable description of where two JSON values differ.

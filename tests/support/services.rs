@@ -141,13 +141,56 @@ impl Engine {
             .unwrap();
     }
 
+    /// The number of documents in `target` (after a refresh). Panics with the status and
+    /// body when the engine does not answer a count: a missing index, a failed query or an
+    /// answer without `count` is never taken for zero.
     pub async fn count(&self, target: &str) -> u64 {
-        self.refresh(target).await;
-        let (_, body) = self.get(&format!("{target}/_count")).await;
-        body["count"].as_u64().unwrap_or(0)
+        match self.try_count(target).await {
+            Ok(count) => count,
+            Err((status, body)) => panic!("{target}/_count failed: {status} {body}"),
+        }
     }
 
-    /// Every document of `target` as (`_id`, `_source`).
+    /// Like [`Engine::count`], but a target that does not exist (404 `index_not_found_exception`,
+    /// and only that) counts 0: for checks that nothing was ever written, where the data
+    /// stream is not created at all.
+    pub async fn count_or_zero_if_missing(&self, target: &str) -> u64 {
+        match self.try_count(target).await {
+            Ok(count) => count,
+            Err((404, body)) if body["error"]["type"] == "index_not_found_exception" => 0,
+            Err((status, body)) => panic!("{target}/_count failed: {status} {body}"),
+        }
+    }
+
+    async fn try_count(&self, target: &str) -> Result<u64, (u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}/{target}/_refresh", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{target}/_refresh: {err}"));
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.json().await.unwrap_or(Value::Null);
+            return Err((status, body));
+        }
+        let response = self
+            .http
+            .get(format!("{}/{target}/_count", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{target}/_count: {err}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        match body["count"].as_u64() {
+            Some(count) if status == 200 => Ok(count),
+            _ => Err((status, body)),
+        }
+    }
+
+    /// Every document of `target` as (`_id`, `_source`). Panics when the search fails (a
+    /// missing index included) or would not return them all.
     pub async fn all_documents(&self, target: &str) -> Vec<(String, Value)> {
         self.refresh(target).await;
         let response = self
@@ -157,12 +200,19 @@ impl Engine {
             .send()
             .await
             .unwrap();
-        let body: Value = response.json().await.unwrap();
-        body["hits"]["hits"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let hits = match body["hits"]["hits"].as_array() {
+            Some(hits) if status == 200 => hits.clone(),
+            _ => panic!("{target}/_search failed: {status} {body}"),
+        };
+        // Never a silently truncated list.
+        assert!(
+            body["hits"]["total"]["value"].as_u64() == Some(hits.len() as u64),
+            "{target}: more documents than one search returns: {}",
+            body["hits"]["total"]
+        );
+        hits.into_iter()
             .map(|hit| {
                 (
                     hit["_id"].as_str().unwrap().to_owned(),
