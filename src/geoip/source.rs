@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use crate::aws::{S3Location, aws_error_message, normalize_etag};
-use crate::normalize::{GeoIp, Normalizer};
+use crate::normalize::{GeoIp, GeoIpOpenError, Normalizer};
 
 /// Where one database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,12 +92,14 @@ impl GeoIpSources {
             .any(|location| matches!(location, Some(DbLocation::S3 { .. })))
     }
 
-    /// The databases whose S3 object changed since `known` (all, when `known` is empty),
-    /// opened, with their versions; `None` when nothing changed.
+    /// The databases in use with each one whose S3 object changed since `known` downloaded
+    /// and opened again (the unchanged one is kept as it is, not fetched), with the new
+    /// versions; `None` when nothing changed.
     async fn fetch_changed(
         &self,
         s3: &aws_sdk_s3::Client,
         known: &Versions,
+        in_use: &GeoIp,
     ) -> Result<Option<(GeoIp, Versions)>, GeoIpSourceError> {
         let current = Versions {
             city: self.version(Some(s3), self.city.as_ref()).await?,
@@ -106,7 +108,45 @@ impl GeoIpSources {
         if &current == known {
             return Ok(None);
         }
-        self.fetch(Some(s3)).await.map(Some)
+        let changed = |now: &Option<String>, before: &Option<String>, location| {
+            (now != before).then_some(location).flatten()
+        };
+        let city_changed = changed(&current.city, &known.city, self.city.as_ref());
+        let asn_changed = changed(&current.asn, &known.asn, self.asn.as_ref());
+        let (city, city_version) = self.local_copy(Some(s3), city_changed, "city").await?;
+        let (asn, asn_version) = self.local_copy(Some(s3), asn_changed, "asn").await?;
+        let opened = in_use.replacing(city.as_deref(), asn.as_deref());
+        self.remove_downloads(&city, &asn).await;
+        let geoip = opened.map_err(|err| self.open_error(&err, city.as_deref()))?;
+        Ok(Some((
+            geoip,
+            Versions {
+                city: city_version.or_else(|| known.city.clone()),
+                asn: asn_version.or_else(|| known.asn.clone()),
+            },
+        )))
+    }
+
+    /// The readers hold the databases in memory: downloads are not needed any more.
+    async fn remove_downloads(&self, city: &Option<PathBuf>, asn: &Option<PathBuf>) {
+        for (path, location) in [(city, &self.city), (asn, &self.asn)] {
+            if let (Some(path), Some(DbLocation::S3 { .. })) = (path, location) {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+    }
+
+    /// A database that would not open, named by where it came from.
+    fn open_error(&self, err: &GeoIpOpenError, city: Option<&Path>) -> GeoIpSourceError {
+        let location = if city == Some(err.path.as_path()) {
+            self.city.as_ref()
+        } else {
+            self.asn.as_ref()
+        };
+        GeoIpSourceError {
+            location: location.map(ToString::to_string).unwrap_or_default(),
+            message: format!("not a readable MaxMind database: {}", err.source),
+        }
     }
 
     /// The ETag of an S3 location (`None` for a file or none).
@@ -139,23 +179,8 @@ impl GeoIpSources {
         let (city, city_version) = self.local_copy(s3, self.city.as_ref(), "city").await?;
         let (asn, asn_version) = self.local_copy(s3, self.asn.as_ref(), "asn").await?;
         let opened = GeoIp::open(city.as_deref(), asn.as_deref());
-        // The readers hold the databases in memory: downloads are not needed any more.
-        for (path, location) in [(&city, &self.city), (&asn, &self.asn)] {
-            if let (Some(path), Some(DbLocation::S3 { .. })) = (path, location) {
-                let _ = tokio::fs::remove_file(path).await;
-            }
-        }
-        let geoip = opened.map_err(|err| {
-            let location = if city.as_deref() == Some(err.path.as_path()) {
-                self.city.as_ref()
-            } else {
-                self.asn.as_ref()
-            };
-            GeoIpSourceError {
-                location: location.map(ToString::to_string).unwrap_or_default(),
-                message: format!("not a readable MaxMind database: {}", err.source),
-            }
-        })?;
+        self.remove_downloads(&city, &asn).await;
+        let geoip = opened.map_err(|err| self.open_error(&err, city.as_deref()))?;
         Ok((
             geoip,
             Versions {
@@ -245,7 +270,10 @@ pub async fn load_and_watch(
             let Some(normalizer) = normalizer.upgrade() else {
                 return;
             };
-            match sources.fetch_changed(&s3, &known).await {
+            match sources
+                .fetch_changed(&s3, &known, &normalizer.current_geoip())
+                .await
+            {
                 Ok(Some((geoip, versions))) => {
                     tracing::info!(city = ?sources.city.as_ref().map(ToString::to_string),
                         asn = ?sources.asn.as_ref().map(ToString::to_string),

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use maxminddb::Reader;
 use serde::Deserialize;
@@ -19,11 +20,12 @@ pub struct GeoIpOpenError {
     pub source: maxminddb::MaxMindDbError,
 }
 
-/// The City and ASN readers the normalizer is handed (either may be absent).
+/// The City and ASN readers the normalizer is handed (either may be absent). A reader is
+/// shared, so that replacing one database keeps the other open as it is.
 #[derive(Default)]
 pub struct GeoIp {
-    city: Option<Reader<Vec<u8>>>,
-    asn: Option<Reader<Vec<u8>>>,
+    city: Option<Arc<Reader<Vec<u8>>>>,
+    asn: Option<Arc<Reader<Vec<u8>>>>,
 }
 
 impl std::fmt::Debug for GeoIp {
@@ -41,11 +43,13 @@ impl std::fmt::Debug for GeoIp {
     }
 }
 
-fn open(path: &Path) -> Result<Reader<Vec<u8>>, GeoIpOpenError> {
-    Reader::open_readfile(path).map_err(|source| GeoIpOpenError {
-        path: path.to_owned(),
-        source,
-    })
+fn open(path: &Path) -> Result<Arc<Reader<Vec<u8>>>, GeoIpOpenError> {
+    Reader::open_readfile(path)
+        .map(Arc::new)
+        .map_err(|source| GeoIpOpenError {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[derive(Deserialize)]
@@ -102,6 +106,19 @@ impl GeoIp {
         Ok(GeoIp {
             city: city.map(open).transpose()?,
             asn: asn.map(open).transpose()?,
+        })
+    }
+
+    /// These databases with the City and/or ASN one replaced by the file given; the other
+    /// stays the reader already open (shared, not read again).
+    pub fn replacing(
+        &self,
+        city: Option<&Path>,
+        asn: Option<&Path>,
+    ) -> Result<GeoIp, GeoIpOpenError> {
+        Ok(GeoIp {
+            city: city.map(open).transpose()?.or_else(|| self.city.clone()),
+            asn: asn.map(open).transpose()?.or_else(|| self.asn.clone()),
         })
     }
 

@@ -114,7 +114,7 @@ impl Normalizer {
     }
 
     /// The GeoIP readers in use.
-    fn current_geoip(&self) -> std::sync::Arc<GeoIp> {
+    pub fn current_geoip(&self) -> std::sync::Arc<GeoIp> {
         self.geoip.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
