@@ -55,6 +55,16 @@ sam_started=$SECONDS
     cfn-lint template.yaml --parameters "${common[@]}" \
         OpenSearchDomainArn=arn:aws:es:eu-west-1:123456789012:domain/audit-logs \
         OpenSearchEndpoint=https://search-audit-logs-abc123.eu-west-1.es.amazonaws.com
+    # the deployment variants: in a VPC, a bucket in another account notifying through SNS,
+    # EventBridge notifications, an existing dead-letter bucket and an e-mailed alarm topic
+    es=ElasticsearchSecretArn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:es-AbCdEf
+    cfn-lint template.yaml --parameters "${common[@]}" "$es" \
+        VpcSubnetIds=subnet-0123456789abcdef0,subnet-0123456789abcdef1 VpcSecurityGroupIds=sg-0123456789abcdef0
+    cfn-lint template.yaml --parameters "${common[@]}" "$es" AuditBucketAccountId=210987654321 \
+        NotificationSource=sns AuditBucketTopicArn=arn:aws:sns:eu-west-1:210987654321:audit-objects
+    cfn-lint template.yaml --parameters "${common[@]}" "$es" NotificationSource=eventbridge AuditKeyPrefix=cursor/
+    cfn-lint template.yaml --parameters "${common[@]}" "$es" DeadLetterBucketName=my-dead-letters \
+        AlarmEmail=secops@example.com
     sam validate --lint
     mkdir -p target/sam
     if ! sam build --build-dir target/sam/build >target/sam/build.log 2>&1; then
@@ -67,6 +77,30 @@ bootstrap="$(find target/sam/build -name bootstrap -type f -print -quit)"
 [[ -n "$bootstrap" && "$(od -An -tu2 -j18 -N2 "$bootstrap" | tr -d ' ')" == 183 ]] \
     || { echo "sam build did not produce an aarch64 bootstrap" >&2; exit 1; }
 echo "template checks and sam build in $((SECONDS - sam_started)) s; $bootstrap: $(stat -c %s "$bootstrap") bytes"
+
+step "scripts/package.sh (the arm64 zip, its SHA-256 and the template that deploys it)"
+package_started=$SECONDS
+DIST="$ROOT/target/dist" "$ROOT/scripts/package.sh"
+(
+    cd "$ROOT/target/dist"
+    sha256sum -c ./*.zip.sha256
+    python3 - ./*.zip <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    data = z.read("bootstrap")
+    mode = z.getinfo("bootstrap").external_attr >> 16
+assert data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183, "not an aarch64 ELF"
+assert mode & 0o111, "bootstrap is not executable"
+print(f"bootstrap: aarch64 ELF, {len(data)} bytes, mode {oct(mode & 0o777)}")
+PY
+    export PATH="$ROOT/target/venv/bin:$PATH" AWS_DEFAULT_REGION=us-east-1
+    cfn-lint template.yaml
+    if grep -q "rust-cargolambda" template.yaml; then
+        echo "target/dist/template.yaml still builds from source" >&2
+        exit 1
+    fi
+)
+echo "package checks in $((SECONDS - package_started)) s"
 
 step "start local services (Elasticsearch, OpenSearch, moto)"
 stop_services() { "$ROOT/scripts/services.sh" stop || true; }

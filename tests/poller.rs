@@ -899,3 +899,81 @@ async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_
     assert_ok(&run);
     assert_eq!(run.summary("indexed"), 15);
 }
+
+/// The scheduled handler's health metrics (the EMF record the alarms on silence and loss
+/// read): a run that loses a range to the API's retention, then a run with a revoked key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_poll_reports_retention_loss_and_failure_as_metrics() {
+    use clap::Parser;
+    use cursor_audit_forwarder::config::LambdaArgs;
+    use cursor_audit_forwarder::lambda::{Handlers, handle_measured};
+    use cursor_audit_forwarder::shipping::deadline::Deadline;
+    use cursor_audit_forwarder::telemetry::metrics::InvocationMetrics;
+    let f = Fixture::new("health").await;
+    let now = Utc::now();
+    f.put_checkpoint(&[
+        (
+            "collected_until",
+            AttributeValue::S((now - TimeDelta::days(40)).to_rfc3339()),
+        ),
+        ("generation", AttributeValue::N("0".into())),
+    ])
+    .await;
+    f.api
+        .add_events([api_event("recent", now - TimeDelta::hours(1), "login")]);
+    let args = LambdaArgs::try_parse_from([
+        "lambda",
+        "--es-url",
+        &f.engine.url,
+        "--namespace",
+        &f.namespace,
+        "--checkpoint-table",
+        &f.table,
+        "--cursor-api-url",
+        &f.api.url,
+        "--cursor-api-key",
+        API_KEY,
+        "--max-window",
+        "30d",
+    ])
+    .unwrap();
+    let handlers = Handlers::build(args).await.unwrap();
+    let schedule: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(support::repo_root().join("events/schedule.json")).unwrap(),
+    )
+    .unwrap();
+    let deadline = || Deadline {
+        hard: Some(tokio::time::Instant::now() + Duration::from_secs(120)),
+        per_batch: Duration::from_secs(30),
+        stop_margin: Duration::from_millis(500),
+    };
+    let mut metrics = InvocationMetrics::default();
+    let response = handle_measured(&handlers, schedule.clone(), deadline(), &mut metrics)
+        .await
+        .unwrap();
+    assert_eq!(response["outcome"], "caught_up", "{response}");
+    let record = metrics.emf("CursorAuditForwarder", "poller", Utc::now());
+    assert_eq!(record["PollSucceeded"], 1, "{record}");
+    // The checkpoint was 40 days old: the 10 days beyond the API's 30 are lost.
+    let lost = record["RetentionLostSeconds"].as_f64().unwrap();
+    let ten_days = TimeDelta::days(10).num_seconds() as f64;
+    assert!(
+        (ten_days - 600.0..=ten_days + 600.0).contains(&lost),
+        "{lost} s lost"
+    );
+    // Caught up: what it has collected reaches (about) now.
+    let age = record["CheckpointAgeSeconds"].as_f64().unwrap();
+    assert!((0.0..120.0).contains(&age), "checkpoint age {age} s");
+
+    // The key revoked: the run fails, says so in the metrics, loses nothing, and the
+    // checkpoint's age keeps growing from where it was.
+    f.api.set_api_key("key_rotated_elsewhere");
+    let mut metrics = InvocationMetrics::default();
+    let failed = handle_measured(&handlers, schedule, deadline(), &mut metrics).await;
+    assert!(failed.is_err(), "{failed:?}");
+    let record = metrics.emf("CursorAuditForwarder", "poller", Utc::now());
+    assert_eq!(record["PollSucceeded"], 0, "{record}");
+    assert_eq!(record["RetentionLostSeconds"], 0.0);
+    let later = record["CheckpointAgeSeconds"].as_f64().unwrap();
+    assert!(later >= age, "{later} < {age}");
+}

@@ -11,7 +11,7 @@ use crate::config::build::{self, PollerOutput};
 use crate::config::{ConfigError, LambdaArgs};
 use crate::s3::{S3Forwarder, objects_of_s3_event};
 use crate::shipping::deadline::Deadline;
-use crate::telemetry::metrics::InvocationMetrics;
+use crate::telemetry::metrics::{InvocationMetrics, PollHealth};
 
 /// The handlers, built once per process.
 #[derive(Debug)]
@@ -78,6 +78,11 @@ impl Handlers {
         metrics.api_requests += report.requests;
         metrics.api_retries += report.api_retries;
         metrics.offer_newest(report.newest_event);
+        metrics.poll = Some(PollHealth {
+            succeeded: report.succeeded(),
+            checkpoint_age_seconds: report.checkpoint_age_seconds(chrono::Utc::now()),
+            retention_lost_seconds: report.retention_lost_seconds,
+        });
         let mut response = serde_json::json!({
             "outcome": report.outcome.name(),
             "read": report.counts.read,

@@ -61,6 +61,19 @@ pub struct InvocationMetrics {
     pub objects_failed: u64,
     /// The newest `@timestamp` indexed (for the poller: ever, from the checkpoint).
     pub newest_event: Option<DateTime<Utc>>,
+    /// The poller's health, for the alarms on silence and loss.
+    pub poll: Option<PollHealth>,
+}
+
+/// What one poll says about the poller's health.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PollHealth {
+    /// The run did not fail (caught up, stopped cleanly, or another poller holds the lease).
+    pub succeeded: bool,
+    /// Seconds since what the checkpoint has collected up to, when it knows.
+    pub checkpoint_age_seconds: Option<f64>,
+    /// Seconds of events lost to the Admin API's retention in this run.
+    pub retention_lost_seconds: f64,
 }
 
 impl InvocationMetrics {
@@ -93,6 +106,20 @@ impl InvocationMetrics {
         ];
         if let Some(lag) = self.lag_seconds(now) {
             metrics.push(("LagSeconds", "Seconds", json!(lag)));
+        }
+        if self.handler == "s3" {
+            metrics.push(("ObjectsFailed", "Count", json!(self.objects_failed)));
+        }
+        if let Some(poll) = &self.poll {
+            metrics.push(("PollSucceeded", "Count", json!(u8::from(poll.succeeded))));
+            if let Some(age) = poll.checkpoint_age_seconds {
+                metrics.push(("CheckpointAgeSeconds", "Seconds", json!(age)));
+            }
+            metrics.push((
+                "RetentionLostSeconds",
+                "Seconds",
+                json!(poll.retention_lost_seconds),
+            ));
         }
         let mut record = Map::new();
         record.insert(
@@ -179,6 +206,11 @@ mod tests {
             objects: 0,
             objects_failed: 0,
             newest_event: Some(at("2026-11-25T11:59:30Z")),
+            poll: Some(PollHealth {
+                succeeded: false,
+                checkpoint_age_seconds: Some(3600.0),
+                retention_lost_seconds: 86_400.0,
+            }),
         };
         let now = at("2026-11-25T12:00:00Z");
         let record = metrics.emf("CursorAuditForwarder", "fn-poller", now);
@@ -195,6 +227,13 @@ mod tests {
         assert_eq!(record["Retries"], 4);
         assert_eq!(record["ApiRequests"], 4);
         assert_eq!(record["LagSeconds"], 30.0);
+        assert_eq!(record["PollSucceeded"], 0);
+        assert_eq!(record["CheckpointAgeSeconds"], 3600.0);
+        assert_eq!(record["RetentionLostSeconds"], 86_400.0);
+        assert!(
+            record.get("ObjectsFailed").is_none(),
+            "a poller has no objects"
+        );
         let line = metrics.summary_line(1.5, now);
         assert!(
             line.contains("indexed=7") && line.contains("lag_seconds=30"),
@@ -214,5 +253,7 @@ mod tests {
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
         assert!(!names.contains(&"LagSeconds"));
+        assert!(!names.contains(&"PollSucceeded"), "not a poll");
+        assert_eq!(quiet["ObjectsFailed"], 0);
     }
 }

@@ -91,6 +91,7 @@ impl<S: PollStore> Poller<S> {
             newest_event: None,
             outcome: PollOutcome::CaughtUp,
             seconds: 0.0,
+            retention_lost_seconds: 0.0,
         };
         let lease = match self.take_lease().await {
             Ok(lease) => lease,
@@ -189,6 +190,8 @@ impl<S: PollStore> Poller<S> {
                 return Ok(());
             };
             if let Some(lost) = next.lost {
+                report.retention_lost_seconds +=
+                    (lost.end - lost.start).num_milliseconds().max(0) as f64 / 1000.0;
                 tracing::error!(lost_from = %rfc3339(lost.start), lost_until = %rfc3339(lost.end),
                     "the checkpoint is older than the Admin API's 30-day retention: events in this range can no longer be collected; polling resumes at its end");
             }

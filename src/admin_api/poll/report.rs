@@ -110,12 +110,21 @@ pub struct PollReport {
     pub outcome: PollOutcome,
     /// How long it took.
     pub seconds: f64,
+    /// Seconds of events that fell out of the Admin API's 30 days before they were read
+    /// (a checkpoint clamped by the retention): lost for good.
+    pub retention_lost_seconds: f64,
 }
 
 impl PollReport {
     /// True unless the run failed (a held lease or a clean stop are fine).
     pub fn succeeded(&self) -> bool {
         !matches!(self.outcome, PollOutcome::Failed(_))
+    }
+
+    /// Seconds from what the checkpoint has collected up to (the end of the last completed
+    /// window) to `now`: how long ago the last poll caught up, when one ever did.
+    pub fn checkpoint_age_seconds(&self, now: DateTime<Utc>) -> Option<f64> {
+        crate::telemetry::metrics::lag_seconds(self.collected_until, now)
     }
 
     /// Seconds between now and the newest event indexed (the lag metric).
