@@ -11,7 +11,7 @@ One file in rules/sigma/ is one detection: a Sigma rule, or base rules plus one 
 
 Outputs:
   dist/lucene/<detection>.txt            Lucene query (Elasticsearch backend) of the detection's base
-                                         rule(s); for a sequence the base rules joined with OR
+                                         rule; for a sequence one line per step, in order
   dist/kibana-rules.ndjson               Kibana detection rules, for POST /api/detection_engine/rules/_import
   dist/opensearch/lucene/<detection>.txt Lucene query (OpenSearch backend)
   dist/opensearch/monitors/<detection>.json  OpenSearch Alerting monitor (query-level; bucket-level for
@@ -162,8 +162,8 @@ def one_query(backend, rule: SigmaRule) -> str:
 
 
 def joined(backend, bases: list[SigmaRule]) -> str:
-    queries = [one_query(backend, r) for r in bases]
-    return queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+    """The query of a detection; a sequence's steps one per line, in order."""
+    return "\n".join(one_query(backend, r) for r in bases)
 
 
 def eql_condition(rule: SigmaRule) -> str:
@@ -368,10 +368,15 @@ def build(attack) -> tuple[dict[Path, str], list[str], int]:
         collections.append(collection)
         lucene = joined(es, bases)
         os_lucene = joined(os_backend, bases)
+        if "\n" in lucene:  # a sequence: the monitor and Kibana's base query take any step
+            any_step = " OR ".join(f"({q})" for q in lucene.split("\n"))
+            any_step_os = " OR ".join(f"({q})" for q in os_lucene.split("\n"))
+        else:
+            any_step, any_step_os = lucene, os_lucene
         outputs[DIST / "lucene" / f"{path.stem}.txt"] = lucene + "\n"
         outputs[DIST / "opensearch" / "lucene" / f"{path.stem}.txt"] = os_lucene + "\n"
-        kibana_lines.append(json.dumps(kibana_rule(path, bases, corr, docs, lucene, attack), sort_keys=True))
-        monitor = opensearch_monitor(path, bases, corr, docs, os_lucene)
+        kibana_lines.append(json.dumps(kibana_rule(path, bases, corr, docs, any_step, attack), sort_keys=True))
+        monitor = opensearch_monitor(path, bases, corr, docs, any_step_os)
         outputs[DIST / "opensearch" / "monitors" / f"{path.stem}.json"] = json.dumps(monitor, indent=2) + "\n"
         outputs[DIST / "opensearch" / "security-analytics" / f"{path.stem}.yml"] = security_analytics_rules(docs)
         count += 1
