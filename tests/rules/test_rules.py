@@ -318,9 +318,10 @@ def main() -> int:
                 ok = False
                 continue
             problems = []
-            if matched != want["fire"] | want["base_only"]:
-                problems.append(f"base query: missed {sorted(want['fire'] | want['base_only'] - matched)}, "
-                                f"matched quiet {sorted(matched - want['fire'] - want['base_only'])}")
+            should_match = want["fire"] | want["base_only"]
+            if matched != should_match:
+                problems.append(f"base query: missed {sorted(should_match - matched)}, "
+                                f"matched quiet {sorted(matched - should_match)}")
             if fires != want["fire"]:
                 problems.append(f"alerts: missed {sorted(want['fire'] - fires)}, extra {sorted(fires - want['fire'])}")
             if problems:
