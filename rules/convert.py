@@ -242,10 +242,13 @@ def kibana_rule(path, bases, corr, docs, lucene, attack) -> dict:
 def opensearch_monitor(path, bases, corr, docs, os_lucene) -> dict:
     head = corr if corr is not None else bases[0]
     level = head.level.name.lower()
+    # OpenSearch has no new-terms or sequence monitor: those ship with their base query only,
+    # disabled, for a user who wants every base event (see docs/detections.md).
+    native = docs[0].get("new_terms") is None and (corr is None or corr.type.name == "EVENT_COUNT")
     monitor = {
         "type": "monitor",
-        "name": f"Cursor - {head.title}",
-        "enabled": True,
+        "name": f"Cursor - {head.title}" + ("" if native else " (base events only)"),
+        "enabled": native,
         "schedule": {"period": {"interval": 5, "unit": "MINUTES"}},
     }
     query = {"query_string": {"query": os_lucene, "analyze_wildcard": True}}
