@@ -52,6 +52,9 @@ RISK = {"informational": 21, "low": 21, "medium": 47, "high": 73, "critical": 99
 SEVERITY = {"informational": "low", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
 OS_SEVERITY = {"informational": "5", "low": "4", "medium": "3", "high": "2", "critical": "1"}
 INTERVAL = "5m"
+# Every Kibana rule written must have these (checked on each conversion).
+KIBANA_REQUIRED = ("rule_id", "type", "language", "query", "index", "interval", "from", "risk_score",
+                   "severity", "name", "description")
 # Every validator pySigma ships runs (ATT&CK tags are checked against rules/attack.yml), but:
 #   d3_fendtag  loads MITRE D3FEND data from the network on first use; the rules carry no d3fend.*
 #               tag, which validate() checks itself instead.
@@ -364,11 +367,12 @@ def build(attack) -> tuple[dict[Path, str], list[str], int]:
     es, os_backend = LuceneBackend(), OpensearchLuceneBackend(index_names=[INDEX])
     outputs: dict[Path, str] = {}
     kibana_lines = []
-    collections = []
     count = 0
-    for path in sorted(SIGMA_DIR.glob("*.yml")):
-        collection, bases, corr, docs = load_detection(path)
-        collections.append(collection)
+    loaded = [(path, *load_detection(path)) for path in sorted(SIGMA_DIR.glob("*.yml"))]
+    problems = validate([collection for _, collection, _, _, _ in loaded])
+    if problems:
+        return outputs, problems, 0
+    for path, collection, bases, corr, docs in loaded:
         lucene = joined(es, bases)
         os_lucene = joined(os_backend, bases)
         if "\n" in lucene:  # a sequence: the monitor and Kibana's base query take any step
@@ -378,13 +382,17 @@ def build(attack) -> tuple[dict[Path, str], list[str], int]:
             any_step, any_step_os = lucene, os_lucene
         outputs[DIST / "lucene" / f"{path.stem}.txt"] = lucene + "\n"
         outputs[DIST / "opensearch" / "lucene" / f"{path.stem}.txt"] = os_lucene + "\n"
-        kibana_lines.append(json.dumps(kibana_rule(path, bases, corr, docs, any_step, attack), sort_keys=True))
+        kibana = kibana_rule(path, bases, corr, docs, any_step, attack)
+        missing = [k for k in KIBANA_REQUIRED if kibana.get(k) in (None, "", [])]
+        if missing or kibana["index"] != [INDEX]:
+            problems.append(f"{path.name}: Kibana rule lacks {missing} or has index {kibana['index']}")
+        kibana_lines.append(json.dumps(kibana, sort_keys=True))
         monitor = opensearch_monitor(path, bases, corr, docs, any_step_os)
         outputs[DIST / "opensearch" / "monitors" / f"{path.stem}.json"] = json.dumps(monitor, indent=2) + "\n"
         outputs[DIST / "opensearch" / "security-analytics" / f"{path.stem}.yml"] = security_analytics_rules(docs)
         count += 1
     outputs[DIST / "kibana-rules.ndjson"] = "\n".join(kibana_lines) + "\n"
-    return outputs, validate(collections), count
+    return outputs, problems, count
 
 
 def main() -> int:
