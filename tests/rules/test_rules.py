@@ -19,6 +19,10 @@ from rules/dist/ (lucene/ on Elasticsearch, opensearch/lucene/ on OpenSearch) ru
   span. The test nodes have no scripting (no painless, no bucket_selector), so those two time
   comparisons are made on the aggregation results, not by the engine.
 
+On OpenSearch, each monitor of rules/dist/opensearch/monitors/ also has its search input run (the
+Alerting plugin is not on the test node): a burst's composite buckets at `run_at` must be the
+groups that fire; a query monitor must find events it fires on and nothing else.
+
 Environment: CURSOR_AUDIT_FORWARDER_BIN (default target/release/cursor-audit-forwarder), ES_URL,
 OPENSEARCH_URL (default: from target/services.env). An engine that does not answer is skipped
 loudly; under CI=true that is a failure. Ends with `rules: N passed, M failed`.
@@ -236,6 +240,35 @@ def alerted(det: dict, url: str, index: str, queries: list[str], example: dict, 
     raise RuntimeError(kind)
 
 
+def check_monitor(det: dict, url: str, index: str, example: dict, docs: list[dict], want: dict) -> list[str]:
+    """Run the search input of rules/dist/opensearch/monitors/<detection>.json (the Alerting plugin
+    is not on the test node): {{period_end}} becomes the run time, the index this test's stream."""
+    monitor_text = (RULES / "dist" / "opensearch" / "monitors" / f"{det['stem']}.json").read_text()
+    if "run_at" in example:
+        period_end = parse_ts(example["run_at"])
+    else:  # just after the latest event the detection fires on
+        period_end = max(parse_ts(d["@timestamp"]) for d in docs if d["event"]["id"] in want["fire"])
+        period_end += timedelta(seconds=1)
+    monitor = json.loads(monitor_text.replace("{{period_end}}", str(millis(period_end))))
+    body = monitor["inputs"][0]["search"]["query"]
+    body["_source"] = ["event.id"]
+    res = search(url, index, dict(body, size=1000) if det["kind"] != "threshold" else body)
+    if det["kind"] == "threshold":
+        trigger = monitor["triggers"][0]["bucket_level_trigger"]["condition"]["script"]["source"]
+        if trigger != f"params._count >= {det['count']}":
+            return [f"monitor: unexpected trigger {trigger}"]
+        fired = {tuple(b["key"].values()) for b in res["aggregations"]["groups"]["buckets"]
+                 if b["doc_count"] >= det["count"]}
+        (field,) = det["group_by"]
+        expected = {(get(d, field),) for d in docs if d["event"]["id"] in want["fire"]}
+        return [] if fired == expected else [f"monitor: groups {sorted(fired)}, expected {sorted(expected)}"]
+    hits = ids_of(res)
+    allowed = want["fire"] if monitor["enabled"] else want["fire"] | want["base_only"]
+    if not hits or not hits <= allowed:
+        return [f"monitor: hits {sorted(hits)} at {fmt_ts(period_end)}, allowed {sorted(allowed)}"]
+    return []
+
+
 # ------------------------------------------------------------------------------------ main
 
 
@@ -318,6 +351,11 @@ def main() -> int:
                 ok = False
                 continue
             problems = []
+            if name == "opensearch":
+                try:
+                    problems += check_monitor(det, url, stream, example, docs, want)
+                except Exception as e:  # noqa: BLE001
+                    problems.append(f"monitor: {e}")
             should_match = want["fire"] | want["base_only"]
             if matched != should_match:
                 problems.append(f"base query: missed {sorted(should_match - matched)}, "
