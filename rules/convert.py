@@ -16,8 +16,9 @@ Outputs:
   dist/opensearch/lucene/<detection>.txt Lucene query (OpenSearch backend)
   dist/opensearch/monitors/<detection>.json  OpenSearch Alerting monitor (query-level; bucket-level for
                                          bursts), for POST _plugins/_alerting/monitors
-  dist/opensearch/security-analytics/<detection>.yml  Sigma base rule(s) for Security Analytics'
-                                         custom rules (POST _plugins/_security_analytics/rules?category=cursor)
+  dist/opensearch/security-analytics/<detection>[.<step>].yml  Sigma base rule, one per file, for
+                                         Security Analytics' custom rules
+                                         (POST _plugins/_security_analytics/rules?category=cursor)
 
 ATT&CK: pySigma's tag validator and siem_rule_ndjson download enterprise-attack.json from GitHub,
 which this network cannot reach. rules/attack.yml holds the part of ATT&CK the rules use; a tiny
@@ -336,15 +337,15 @@ def opensearch_monitor(path, bases, corr, docs, os_lucene) -> dict:
     return monitor
 
 
-def security_analytics_rules(docs) -> str:
-    """The base rule(s) alone (Security Analytics takes plain Sigma rules, no correlations)."""
-    plain = []
-    for doc in docs:
-        if "correlation" in doc:
-            continue
-        doc = {k: v for k, v in doc.items() if k != "new_terms"}
-        plain.append(doc)
-    return yaml.safe_dump_all(plain, sort_keys=False, allow_unicode=True, width=100)
+def security_analytics_rules(stem: str, docs) -> dict[str, str]:
+    """The base rule(s) alone, one per file (Security Analytics takes plain single Sigma rules, no
+    correlations): <detection>.yml, or <detection>.<base rule name>.yml for a sequence's steps."""
+    plain = [{k: v for k, v in d.items() if k != "new_terms"} for d in docs if "correlation" not in d]
+    files = {}
+    for doc in plain:
+        fname = f"{stem}.yml" if len(plain) == 1 else f"{stem}.{doc['name']}.yml"
+        files[fname] = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return files
 
 
 def validate(collections) -> list[str]:
@@ -389,7 +390,8 @@ def build(attack) -> tuple[dict[Path, str], list[str], int]:
         kibana_lines.append(json.dumps(kibana, sort_keys=True))
         monitor = opensearch_monitor(path, bases, corr, docs, any_step_os)
         outputs[DIST / "opensearch" / "monitors" / f"{path.stem}.json"] = json.dumps(monitor, indent=2) + "\n"
-        outputs[DIST / "opensearch" / "security-analytics" / f"{path.stem}.yml"] = security_analytics_rules(docs)
+        for fname, text in security_analytics_rules(path.stem, docs).items():
+            outputs[DIST / "opensearch" / "security-analytics" / fname] = text
         count += 1
     outputs[DIST / "kibana-rules.ndjson"] = "\n".join(kibana_lines) + "\n"
     return outputs, problems, count
