@@ -117,6 +117,10 @@ if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
 cargo test --no-fail-fast "${extra[@]}"
 
 if [ ${#extra[@]} -eq 0 ]; then
+    step "detection rules (rules/): pySigma validation, rules/dist up to date, examples on both engines"
+    "$ROOT/target/venv/bin/python" rules/convert.py --check
+    "$ROOT/target/venv/bin/python" tests/rules/test_rules.py
+
     step "scripts/demo.sh (the README's local pipeline: S3 → SQS → handler under cargo-lambda → engine)"
     "$ROOT/scripts/demo.sh" > target/demo.log 2>&1 || { tail -n 40 target/demo.log >&2; exit 1; }
     tail -n 2 target/demo.log
