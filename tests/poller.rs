@@ -140,6 +140,15 @@ impl Fixture {
             .expect("expire the lease");
     }
 
+    /// A checkpoint that has collected everything before `until` (lease generation 0).
+    async fn put_collected_until(&self, until: DateTime<Utc>) {
+        self.put_checkpoint(&[
+            ("collected_until", AttributeValue::S(until.to_rfc3339())),
+            ("generation", AttributeValue::N("0".into())),
+        ])
+        .await;
+    }
+
     async fn put_checkpoint(&self, item: &[(&str, AttributeValue)]) {
         let client = aws_sdk_dynamodb::Client::new(&services::moto_config().await);
         let mut request = client.put_item().table_name(&self.table).item(
@@ -599,14 +608,7 @@ async fn a_late_event_inside_the_overlap_is_indexed_once() {
 async fn a_checkpoint_older_than_30_days_is_clamped_and_the_loss_is_logged() {
     let f = Fixture::new("clamp").await;
     let now = Utc::now();
-    f.put_checkpoint(&[
-        (
-            "collected_until",
-            AttributeValue::S((now - TimeDelta::days(40)).to_rfc3339()),
-        ),
-        ("generation", AttributeValue::N("0".into())),
-    ])
-    .await;
+    f.put_collected_until(now - TimeDelta::days(40)).await;
     f.api.add_events([
         api_event("old-1", now - TimeDelta::days(29), "login"),
         api_event("new-1", now - TimeDelta::hours(3), "login"),
@@ -911,14 +913,7 @@ async fn the_scheduled_poll_reports_retention_loss_and_failure_as_metrics() {
     use cursor_audit_forwarder::telemetry::metrics::InvocationMetrics;
     let f = Fixture::new("health").await;
     let now = Utc::now();
-    f.put_checkpoint(&[
-        (
-            "collected_until",
-            AttributeValue::S((now - TimeDelta::days(40)).to_rfc3339()),
-        ),
-        ("generation", AttributeValue::N("0".into())),
-    ])
-    .await;
+    f.put_collected_until(now - TimeDelta::days(40)).await;
     f.api
         .add_events([api_event("recent", now - TimeDelta::hours(1), "login")]);
     let args = LambdaArgs::try_parse_from([
