@@ -373,9 +373,17 @@ def rejected_event(event_id, when):
 
 # ------------------------------------------------------------------ the binary, as a role
 
+def clean_environ():
+    """This process's environment without any setting the binary reads (scripts/test.sh exports
+    target/services.env: the shared moto, ES_URL …): only the stack's environment counts."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "ES_", "CURSOR_", "GEOIP_", "DEAD_LETTER", "CHECKPOINT", "OPENSEARCH_",
+                                 "DATA_STREAM", "NORMALIZE", "S3_", "METRICS_", "RUST_LOG", "TAGS",
+                                 "PRESERVE_ORIGINAL", "MAX_"))}
+
+
 def function_env(lam, name, creds, endpoint, extra=None):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "ES_", "CURSOR_", "GEOIP_", "DEAD_LETTER", "CHECKPOINT"))}
+    env = clean_environ()
     variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     env.update({k: str(v) for k, v in variables.items() if v is not None})
     env.update({"AWS_ACCESS_KEY_ID": creds["aws_access_key_id"],
@@ -571,11 +579,11 @@ class LambdaRuntime:
     def __init__(self, env, workdir):
         self.port = free_port()
         env_file = workdir / f"lambda-{self.port}.env"
-        keep = {k: v for k, v in env.items() if k not in os.environ or os.environ[k] != v or k.startswith("AWS_")}
+        base = clean_environ()
+        keep = {k: v for k, v in env.items() if base.get(k) != v}
         env_file.write_text("".join(f"{k}={v}\n" for k, v in keep.items() if "\n" not in v))
         self.log_path = workdir / f"lambda-{self.port}.log"
         path = f"{VENV_BIN}:{os.environ.get('PATH', '')}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env = dict(base, PATH=path)
         self.proc = subprocess.Popen(
             ["cargo", "lambda", "watch", "--release", "--ignore-changes", "-A", "127.0.0.1", "-P",
@@ -695,7 +703,7 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
     key_secret = sm.create_secret(Name="cursor-audit/cursor-admin-api-key", KmsKeyId=key_arn,
                                   SecretString=json.dumps({"api_key": API_KEY}))["ARN"]
     # the index templates, as the README's deploy steps install them (the operator's credentials)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ES_"))}
+    env = clean_environ()
     code, _, err = run_binary(["setup"], dict(env, ES_URL=es))
     check("setup installs the index templates", code == 0, err[-400:])
 
@@ -811,8 +819,11 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
     except Exception as e:  # noqa: BLE001
         ok = check("without NotificationQueue the role cannot receive the notifications (AccessDenied)",
                    "AccessDenied" in str(e), str(e))
+        code = re.search(r"<Code>([^<]+)</Code>", str(e))
+        message = re.search(r"<Message>([^<]+)</Message>", str(e))
         table.append(("S3ForwarderRole", "NotificationQueue",
-                      "sqs:ReceiveMessage (the event source mapping's poll, made with the role): " + short(str(e), 90)))
+                      "sqs:ReceiveMessage (the event source mapping's poll, made with the role): HTTP 403 "
+                      + (f"{code.group(1)}: {short(message.group(1) if message else '', 120)}" if code else short(str(e), 120))))
     put_policies(moto, fwd_role, fwd_docs)
     messages = receive_all(fwd_sqs, queue_url, key)
     fwd_sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
