@@ -18,8 +18,8 @@ role (assumed through STS) and the environment the stack gave the function:
 
 Usage: target/venv/bin/python tests/deploy/emulated_stack.py
   ES_URL (else target/services.env) names the Elasticsearch node; the release binary must be built.
-  DEPLOY_BINARY overrides target/release/cursor-audit-forwarder; DEPLOY_LAMBDA_RUNTIME=1 runs the
-  happy paths under cargo-lambda instead of the CLI (ship s3://…, poll --once).
+  DEPLOY_BINARY overrides target/release/cursor-audit-forwarder (the CLI runs only); DEPLOY_LAMBDA_RUNTIME=0
+  runs the two happy paths through the CLI (ship s3://…, poll --once) instead of cargo-lambda.
 Prints `deploy: N passed, M failed` last; exits 1 when anything failed.
 """
 
@@ -581,7 +581,8 @@ class LambdaRuntime:
         env_file = workdir / f"lambda-{self.port}.env"
         base = clean_environ()
         keep = {k: v for k, v in env.items() if base.get(k) != v}
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in keep.items() if "\n" not in v))
+        # single-quoted: cargo-lambda's dotenv parser refuses some unquoted session tokens
+        env_file.write_text("".join(f"{k}='{v}'\n" for k, v in keep.items() if "\n" not in v and "'" not in v))
         self.log_path = workdir / f"lambda-{self.port}.log"
         path = f"{VENV_BIN}:{os.environ.get('PATH', '')}"
         self.env = dict(base, PATH=path)
@@ -667,7 +668,7 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     es = es_url()
     work = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
-    use_runtime = os.environ.get("DEPLOY_LAMBDA_RUNTIME", "0") != "0"
+    use_runtime = os.environ.get("DEPLOY_LAMBDA_RUNTIME", "1") != "0"
     namespace = "deploy" + uuid.uuid4().hex[:8]
     stream = f"logs-cursor.audit-{namespace}"
     bucket, os_bucket, os_dead = f"cursor-audit-{namespace}", f"audit-os-{namespace}", f"dead-os-{namespace}"
