@@ -738,6 +738,9 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
     check("the notification queue redrives to the stack's dead-letter queue after MaxReceiveCount",
           redrive["deadLetterTargetArn"] == dlq_arn and int(redrive["maxReceiveCount"]) == 5, str(redrive))
     table_name = physical["CheckpointTable"]
+    # the stack's own dead-letter bucket (template.yaml creates one unless DeadLetterBucketName is set;
+    # earlier versions used the audit bucket)
+    dead_bucket = physical.get("DeadLetterBucket") or bucket
     table_arn = ddb.describe_table(TableName=table_name)["Table"]["TableArn"]
     logs = admin("logs")
     group_arns = {}
@@ -752,7 +755,8 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
     # The deployed (resolved) resources: the stack's own ARNs or ARNs built from the parameters.
     allowed = {table_arn, queue_arn, *group_arns.values(), *(a + ":*" for a in group_arns.values()),
                es_secret, key_secret, key_arn, f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*",
-               f"arn:aws:s3:::{bucket}/dead-letter/*"}
+               f"arn:aws:s3:::{bucket}/dead-letter/*", f"arn:aws:s3:::{dead_bucket}",
+               f"arn:aws:s3:::{dead_bucket}/dead-letter/*"}
     for r, d in docs.items():
         problems = resolved_resource_check(d, allowed)
         check(f"{r}: every deployed Resource is the stack's own resource or a parameter's", not problems,
@@ -812,10 +816,10 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
     with moto.admin():
         fwd_env = function_env(lam, physical["S3ForwarderFunction"], fwd_creds, moto.url)
         poll_env = function_env(lam, physical["ApiPollerFunction"], creds["ApiPollerRole"], moto.url)
-    check("the forwarder's environment names the stack's table, the ES secret and the dead-letter bucket",
+    check(f"the forwarder's environment names the stack's table, the ES secret and the dead-letter bucket ({dead_bucket})",
           fwd_env.get("CHECKPOINT_TABLE") == table_name and fwd_env.get("ES_SECRET_ARN") == es_secret
-          and fwd_env.get("DEAD_LETTER_BUCKET") == bucket and "ES_URL" not in fwd_env, str(
-              {k: v for k, v in fwd_env.items() if k.isupper() and not k.startswith("AWS_")}))
+          and fwd_env.get("DEAD_LETTER_BUCKET") == dead_bucket and "ES_URL" not in fwd_env, str(
+              {k: v for k, v in fwd_env.items() if k not in clean_environ() and not k.startswith("AWS_")}))
 
     # the event source mapping polls with the function's role
     put_policies(moto, fwd_role, fwd_docs, "NotificationQueue")
@@ -855,9 +859,9 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
         fwd_sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     check(f"{len(good)} documents in {stream}", es_count(es, stream) == len(good), str(es_count(es, stream)))
     with moto.admin():
-        dead = s3.list_objects_v2(Bucket=bucket, Prefix="dead-letter/").get("Contents", [])
+        dead = s3.list_objects_v2(Bucket=dead_bucket, Prefix="dead-letter/").get("Contents", [])
         items = ddb.scan(TableName=table_name)["Items"]
-    check("the rejected document is a dead letter under dead-letter/ in the audit bucket", len(dead) == 1, str(dead))
+    check(f"the rejected document is a dead letter under dead-letter/ in {dead_bucket}", len(dead) == 1, str(dead))
     check("the object's progress is in the stack's table", any(key in json.dumps(i) for i in items), str(items)[:300])
 
     # the other statements, one at a time, with the CLI (`ship s3://bucket/key`, the same code path)
@@ -899,7 +903,7 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
           and poll_env.get("CURSOR_API_KEY_SECRET_ARN") == key_secret, "")
     before = es_count(es, stream)
     with moto.admin():
-        dead_before = len(s3.list_objects_v2(Bucket=bucket, Prefix="dead-letter/").get("Contents", []))
+        dead_before = len(s3.list_objects_v2(Bucket=dead_bucket, Prefix="dead-letter/").get("Contents", []))
     if use_runtime:
         runtime = LambdaRuntime(poll_env, work)
         try:
@@ -917,7 +921,7 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
     check(f"{len(api_events)} more documents in {stream}", es_count(es, stream) == before + len(api_events),
           str(es_count(es, stream) - before))
     with moto.admin():
-        dead = s3.list_objects_v2(Bucket=bucket, Prefix="dead-letter/").get("Contents", [])
+        dead = s3.list_objects_v2(Bucket=dead_bucket, Prefix="dead-letter/").get("Contents", [])
         items = ddb.scan(TableName=table_name)["Items"]
     check("the poller's rejected document is a dead letter too", len(dead) == dead_before + 1,
           f"{dead_before} before: {[d['Key'] for d in dead]}")
