@@ -683,6 +683,10 @@ def main():
     count, problems = static_resource_check(cfn)
     check(f"static: every Resource of the {count} policy statements (all conditions) is a stack resource or a parameter",
           not problems, "; ".join(problems))
+    managed = sorted({m for r in cfn["Resources"].values() if r["Type"] == "AWS::IAM::Role"
+                      for m in re.findall(r"arn:[^\"]*:iam::[^\"]*", json.dumps(r["Properties"].get("ManagedPolicyArns", [])))})
+    check(f"static: managed policies only for Lambda in a VPC ({', '.join(managed) or 'none'})",
+          all(m.endswith(":iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") for m in managed), str(managed))
 
     moto = Moto()
     try:
