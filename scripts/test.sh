@@ -121,6 +121,11 @@ if [ ${#extra[@]} -eq 0 ]; then
     "$ROOT/target/venv/bin/python" rules/convert.py --check
     "$ROOT/target/venv/bin/python" tests/rules/test_rules.py
 
+    step "emulated deployment (tests/deploy/emulated_stack.py: template -> moto stack, each function as its role)"
+    "$ROOT/target/venv/bin/python" "$ROOT/tests/deploy/emulated_stack.py" > target/deploy.log 2>&1 \
+        || { grep -v UserWarning target/deploy.log | tail -n 80 >&2; exit 1; }
+    sed -n '/^### Policy statements/,$p' target/deploy.log
+
     step "scripts/demo.sh (the README's local pipeline: S3 → SQS → handler under cargo-lambda → engine)"
     "$ROOT/scripts/demo.sh" > target/demo.log 2>&1 || { tail -n 40 target/demo.log >&2; exit 1; }
     tail -n 2 target/demo.log
