@@ -26,6 +26,7 @@ Prints `deploy: N passed, M failed` last; exits 1 when anything failed.
 import base64
 import contextlib
 import gzip
+import hashlib
 import http.server
 import io
 import json
@@ -100,12 +101,22 @@ def es_url():
 
 # ------------------------------------------------------------------ template -> CloudFormation
 
-def translate():
+def package():
+    """What scripts/package.sh made (DIST, default target/dist): the template that deploys the
+    zip without a Rust toolchain, and the zip. The stack is created from exactly these."""
+    dist = Path(os.environ.get("DIST", ROOT / "target" / "dist"))
+    zips = sorted(dist.glob("cursor-audit-forwarder-*-arm64.zip"))
+    if not zips or not (dist / "template.yaml").exists():
+        sys.exit(f"no package in {dist}: run scripts/package.sh first (DIST={dist})")
+    return dist / "template.yaml", zips[-1]
+
+
+def translate(template):
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     from samcli.yamlhelper import yaml_parse
     from samtranslator.translator.transform import transform
 
-    sam = yaml_parse((ROOT / "template.yaml").read_text())
+    sam = yaml_parse(template.read_text())
     for resource in sam["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = f"s3://{CODE_BUCKET}/bootstrap.zip"
@@ -679,7 +690,9 @@ def main():
     stream = f"logs-cursor.audit-{namespace}"
     bucket, os_bucket, os_dead = f"cursor-audit-{namespace}", f"audit-os-{namespace}", f"dead-os-{namespace}"
     log(f"==> template -> CloudFormation (aws-sam-translator); work dir {work}")
-    cfn = translate()
+    template, code_zip = package()
+    log(f"==> the package: {template} and {code_zip.name}")
+    cfn = translate(template)
     count, problems = static_resource_check(cfn)
     check(f"static: every Resource of the {count} policy statements (all conditions) is a stack resource or a parameter",
           not problems, "; ".join(problems))
@@ -690,22 +703,25 @@ def main():
 
     moto = Moto()
     try:
-        run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, os_dead)
+        run(moto, cfn, es, work, use_runtime, namespace, stream, (bucket, os_bucket, os_dead), code_zip)
     finally:
         moto.stop()
 
 
-def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, os_dead):
+def run(moto, cfn, es, work, use_runtime, namespace, stream, buckets, code_zip):
+    bucket, os_bucket, os_dead = buckets
     admin = lambda s: client(s, moto.url)  # noqa: E731
     s3, sm, kms, lam, sqs, ddb = (admin(s) for s in ("s3", "secretsmanager", "kms", "lambda", "sqs", "dynamodb"))
 
     log("==> what exists before the stack: the audit bucket, a KMS key, the two secrets (encrypted with it)")
     for b in (CODE_BUCKET, bucket, os_bucket, os_dead):
         s3.create_bucket(Bucket=b)
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("bootstrap", "the release binary runs outside moto\n")
-    s3.put_object(Bucket=CODE_BUCKET, Key="bootstrap.zip", Body=archive.getvalue())
+    # scripts/package.sh's zip is the functions' code (an aarch64 binary: it cannot run here, so
+    # the functions run the host's release binary below, with the environment and role the
+    # stack gave them)
+    code = code_zip.read_bytes()
+    s3.put_object(Bucket=CODE_BUCKET, Key="bootstrap.zip", Body=code)
+    code_sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
     key_arn = kms.create_key(Description="cursor-audit secrets and bucket")["KeyMetadata"]["Arn"]
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]})
@@ -732,6 +748,11 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, bucket, os_bucket, 
                 "BucketNotification"}
     check("moto created the stack's table, queues, roles, log groups, functions, event source mapping, rule, "
           "permission and the custom resource", expected <= created, f"missing {sorted(expected - created)}")
+
+    for function in ("S3ForwarderFunction", "ApiPollerFunction"):
+        deployed = lam.get_function_configuration(FunctionName=physical[function])
+        check(f"{function} deployed the packaged zip (CodeSha256 of scripts/package.sh's output)",
+              deployed["CodeSha256"] == code_sha, f"{deployed['CodeSha256']} != {code_sha}")
 
     queue_url = physical["S3NotificationQueue"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
