@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 
 pub mod fake_cursor;
+pub mod edge_events;
 pub mod fault_proxy;
 pub mod hostile;
+pub mod oracle;
 pub mod http;
 pub mod services;
 pub mod sigv4_proxy;

@@ -1,0 +1,301 @@
+//! The oracle: Elastic's Cursor ingest pipeline (translated for OpenSearch, see
+//! `../shared/oracle/README.md`) running on the OpenSearch node that `scripts/services.sh`
+//! starts with the ingest plugins and the test GeoIP databases.
+//!
+//! The pipeline files are test data that stay outside the repository: they are read from
+//! `CURSOR_ORACLE_DIR`, or `../shared/oracle` beside the repository. Where the folder is
+//! absent the oracle tests say so and skip, except under CI (`CI=true`), where they fail.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+/// Name of the routed S3 pipeline (what Fleet names `{{ IngestPipeline "s3" }}`).
+pub const S3_PIPELINE: &str = "cursor-audit-s3";
+/// Name of the main pipeline.
+pub const PIPELINE: &str = "cursor-audit";
+/// Documents per `_simulate` request.
+pub const BATCH: usize = 500;
+
+/// The oracle folder, or `None` (after saying so) when it is absent outside CI.
+pub fn oracle_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CURSOR_ORACLE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| super::repo_root().join("../shared/oracle"));
+    if dir.join("json/default.json").is_file() && dir.join("json/s3.json").is_file() {
+        return Some(dir);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    assert!(
+        !ci,
+        "CI=true but the oracle folder {} (json/default.json, json/s3.json) is missing; set CURSOR_ORACLE_DIR",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: the oracle folder {} (json/default.json, json/s3.json) is absent; set CURSOR_ORACLE_DIR to run the oracle tests",
+        dir.display()
+    );
+    None
+}
+
+/// The pipelines as JSON bodies: (s3.json, default.json).
+pub fn pipeline_bodies(dir: &std::path::Path) -> (Value, Value) {
+    let read = |name: &str| -> Value {
+        let path = dir.join("json").join(name);
+        serde_json::from_slice(&std::fs::read(&path).expect("read oracle pipeline"))
+            .expect("oracle pipeline JSON")
+    };
+    (read("s3.json"), read("default.json"))
+}
+
+/// What the pipeline made of one input line.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The `_source` (without `event.ingested`), when the simulation gave a document.
+    pub source: Option<Value>,
+    /// The `_id` the pipeline set (from the fingerprint), if any.
+    pub id: Option<String>,
+    /// True when the pipeline failed: either `_simulate` answered with an error for the
+    /// document or the document went through an `on_failure` handler
+    /// (`event.kind: pipeline_error`).
+    pub failed: bool,
+}
+
+/// A client for the oracle node with the pipelines installed.
+pub struct Oracle {
+    pub url: String,
+    pub pipeline: String,
+    http: reqwest::Client,
+}
+
+impl Oracle {
+    /// Installs the two pipelines on the OpenSearch node; `None` when the oracle folder is
+    /// absent (outside CI).
+    pub async fn start() -> Option<Oracle> {
+        let dir = oracle_dir()?;
+        let oracle = Oracle {
+            url: super::services::opensearch_url(),
+            pipeline: PIPELINE.to_owned(),
+            http: reqwest::Client::new(),
+        };
+        let (s3, default) = pipeline_bodies(&dir);
+        oracle.put_pipeline(S3_PIPELINE, &s3).await;
+        oracle.put_pipeline(PIPELINE, &default).await;
+        Some(oracle)
+    }
+
+    /// `PUT _ingest/pipeline/NAME`, which must succeed.
+    pub async fn put_pipeline(&self, name: &str, body: &Value) {
+        let response = self
+            .http
+            .put(format!("{}/_ingest/pipeline/{name}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT pipeline");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "PUT _ingest/pipeline/{name}: {status} {text}");
+    }
+
+    /// The input document elastic-package builds from a `.log` line.
+    pub fn input_doc(line: &str, preserve_original: bool) -> Value {
+        let mut source = json!({ "message": line });
+        if preserve_original {
+            source["tags"] = json!(["preserve_original_event"]);
+        }
+        json!({ "_index": "logs-cursor.audit-default", "_source": source })
+    }
+
+    /// Runs `lines` through the pipeline's `_simulate`, `BATCH` per request.
+    pub async fn simulate(&self, lines: &[String], preserve_original: bool) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(lines.len());
+        for chunk in lines.chunks(BATCH) {
+            let docs: Vec<Value> = chunk
+                .iter()
+                .map(|l| Self::input_doc(l, preserve_original))
+                .collect();
+            let response = self
+                .http
+                .post(format!(
+                    "{}/_ingest/pipeline/{}/_simulate",
+                    self.url, self.pipeline
+                ))
+                .json(&json!({ "docs": docs }))
+                .send()
+                .await
+                .expect("POST _simulate");
+            let status = response.status();
+            let body: Value = response.json().await.expect("_simulate JSON");
+            assert!(status.is_success(), "_simulate: {status} {body}");
+            let results = body["docs"].as_array().expect("_simulate docs");
+            assert_eq!(results.len(), chunk.len(), "_simulate answered for every doc");
+            out.extend(results.iter().map(outcome));
+        }
+        out
+    }
+}
+
+/// One element of a `_simulate` answer.
+fn outcome(result: &Value) -> Outcome {
+    if result.get("error").is_some() || result.get("doc").is_none() {
+        return Outcome {
+            source: None,
+            id: None,
+            failed: true,
+        };
+    }
+    let doc = &result["doc"];
+    let mut source = doc["_source"].clone();
+    if let Some(event) = source.get_mut("event").and_then(Value::as_object_mut) {
+        event.remove("ingested");
+    }
+    let failed = source["event"]["kind"] == "pipeline_error";
+    let id = doc["_id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && *id != "_id")
+        .map(str::to_owned);
+    Outcome {
+        source: Some(source),
+        id,
+        failed,
+    }
+}
+
+/// The result of comparing the normalizer with the pipeline on many lines.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub total: usize,
+    /// The same document (and `_id`).
+    pub identical: usize,
+    /// Both failed: the pipeline's document is a `pipeline_error` (or no document), ours has
+    /// `error.message`.
+    pub both_failed: usize,
+    /// Equal once a listed difference is taken into account, by difference.
+    pub listed: std::collections::BTreeMap<&'static str, usize>,
+    /// Differences not in the list: (signature, count, a sample line and its diff).
+    pub unexplained: std::collections::BTreeMap<String, (usize, String, String)>,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "oracle differential: {} events: {} identical, {} both failed, {} with listed differences, {} unexplained",
+            self.total,
+            self.identical,
+            self.both_failed,
+            self.listed.values().sum::<usize>(),
+            self.unexplained.values().map(|v| v.0).sum::<usize>()
+        );
+        for (name, n) in &self.listed {
+            s.push_str(&format!("\n  listed {name}: {n}"));
+        }
+        s
+    }
+
+    pub fn details(&self) -> String {
+        let mut s = self.summary();
+        for (sig, (n, line, diff)) in &self.unexplained {
+            s.push_str(&format!("\n--- {n}x {sig}\n  input: {line}\n  {diff}"));
+        }
+        s
+    }
+}
+
+/// Compares the normalizer's documents (preserve_original on, the test GeoIP databases) with
+/// the pipeline's outcomes.
+pub fn compare_all(lines: &[String], outcomes: &[Outcome]) -> Report {
+    use cursor_audit_forwarder::normalize::{GeoIp, NormalizeOptions, Normalizer};
+    let (city, asn) = super::geoip_test_dbs();
+    let normalizer = Normalizer::new(
+        NormalizeOptions {
+            preserve_original: true,
+        },
+        GeoIp::open(Some(&city), Some(&asn)).expect("test GeoIP databases"),
+    );
+    let mut report = Report::default();
+    for (line, theirs) in lines.iter().zip(outcomes) {
+        report.total += 1;
+        let Some(ours) = normalizer.normalize_line(line.as_bytes()) else {
+            record(&mut report, "normalizer skipped the line".into(), line, String::new());
+            continue;
+        };
+        let ours_doc = ours.to_value();
+        match (theirs.failed, ours.has_error) {
+            (true, true) => report.both_failed += 1,
+            (true, false) => {
+                let why = theirs
+                    .source
+                    .as_ref()
+                    .map(|s| s["error"]["message"].to_string())
+                    .unwrap_or_default();
+                record(
+                    &mut report,
+                    format!("pipeline failed, normalizer did not: {}", error_kind(&why)),
+                    line,
+                    why,
+                );
+            }
+            (false, true) => record(
+                &mut report,
+                format!(
+                    "normalizer failed, pipeline did not: {}",
+                    error_kind(&ours_doc["error"]["message"].to_string())
+                ),
+                line,
+                ours_doc["error"]["message"].to_string(),
+            ),
+            (false, false) => {
+                let theirs_doc = theirs.source.clone().unwrap_or(Value::Null);
+                let mut theirs_doc = theirs_doc;
+                let mut ours_doc = ours_doc;
+                let applied = apply_listed(&mut theirs_doc, &mut ours_doc);
+                let mut diffs = Vec::new();
+                super::json_diff(&ours_doc, &theirs_doc, "", &mut diffs);
+                if theirs.id != ours.id {
+                    diffs.push(format!("_id: got {:?}, want {:?}", ours.id, theirs.id));
+                }
+                if diffs.is_empty() {
+                    if applied.is_empty() {
+                        report.identical += 1;
+                    } else {
+                        for name in applied {
+                            *report.listed.entry(name).or_default() += 1;
+                        }
+                    }
+                } else {
+                    let sig: Vec<String> = diffs
+                        .iter()
+                        .map(|d| d.split(':').next().unwrap_or_default().to_owned())
+                        .collect();
+                    record(&mut report, sig.join(" "), line, diffs.join("\n  "));
+                }
+            }
+        }
+    }
+    report
+}
+
+fn error_kind(message: &str) -> String {
+    // the processor tag names the failing step
+    message
+        .split("with tag '")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| message.chars().take(60).collect())
+}
+
+fn record(report: &mut Report, sig: String, line: &str, diff: String) {
+    let entry = report
+        .unexplained
+        .entry(sig)
+        .or_insert_with(|| (0, line.to_owned(), diff));
+    entry.0 += 1;
+}
+
+/// Takes the listed differences (docs/normalization.md, "Differences from the pipeline") out of
+/// both documents; returns the names of those that applied.
+fn apply_listed(_theirs: &mut Value, _ours: &mut Value) -> Vec<&'static str> {
+    Vec::new()
+}
