@@ -219,7 +219,14 @@ impl Normalizer {
             .map(|v| document_id(&fields::keyword_text(v)));
         let action = take_non_null(&mut event, "event_type").map(|v| match v {
             Value::String(text) => text,
-            other => fields::keyword_text(&other),
+            other => {
+                // The integration's categorization calls string methods on it and fails.
+                errors.push(format!(
+                    "event_type [{}] is not a string",
+                    fields::keyword_text(&other)
+                ));
+                fields::keyword_text(&other)
+            }
         });
         if let Some(action) = &action {
             let row = categorize(action);
@@ -288,7 +295,14 @@ impl Normalizer {
         let data = match event.remove("event_data") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(data)) => data,
-            Some(other) => Map::from_iter([("value".to_owned(), other)]),
+            Some(other) => {
+                // The integration's payload rules read keys of it and fail.
+                errors.push(format!(
+                    "event_data [{}] is not an object",
+                    fields::keyword_text(&other)
+                ));
+                Map::from_iter([("value".to_owned(), other)])
+            }
         };
         payload::apply(
             action.as_deref(),

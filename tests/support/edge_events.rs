@@ -332,7 +332,11 @@ impl EdgeEvents {
         fallback
     }
 
-    fn payload<'a>(event: &'a mut Value, s3: bool, event_type: &str) -> Option<&'a mut Map<String, Value>> {
+    fn payload<'a>(
+        event: &'a mut Value,
+        s3: bool,
+        event_type: &str,
+    ) -> Option<&'a mut Map<String, Value>> {
         let key = if s3 { event_type } else { "event_data" };
         let map = event.as_object_mut()?;
         if !map.get(key).is_some_and(Value::is_object) {
@@ -348,7 +352,13 @@ impl EdgeEvents {
                 let keys: &[&str] = if s3 {
                     &["ip_address", "user_email", "team_id"]
                 } else {
-                    &["event_id", "timestamp", "ip_address", "user_email", "event_type"]
+                    &[
+                        "event_id",
+                        "timestamp",
+                        "ip_address",
+                        "user_email",
+                        "event_type",
+                    ]
                 };
                 let key = self.pick(keys);
                 if key == "event_type" {
@@ -402,7 +412,14 @@ impl EdgeEvents {
             }
             8 => {
                 // the payload itself is odd
-                let v = self.value(&["null", r#""text""#, "7", "[1,2]", "{}", r#"{"nested":{"deep":{"x":[{"y":1}]}}}"#]);
+                let v = self.value(&[
+                    "null",
+                    r#""text""#,
+                    "7",
+                    "[1,2]",
+                    "{}",
+                    r#"{"nested":{"deep":{"x":[{"y":1}]}}}"#,
+                ]);
                 if s3 {
                     event[event_type] = v;
                 } else {
@@ -426,7 +443,8 @@ impl EdgeEvents {
                 };
                 if matches!(key, "context" | "id") {
                     meta.insert(key.to_owned(), v);
-                } else if let Some(context) = meta.get_mut("context").and_then(Value::as_object_mut) {
+                } else if let Some(context) = meta.get_mut("context").and_then(Value::as_object_mut)
+                {
                     context.insert(key.to_owned(), v);
                 }
             }
