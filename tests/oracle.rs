@@ -75,3 +75,25 @@ async fn oracle_differential() {
     assert!(report.unexplained.is_empty(), "{}", report.details());
     assert!(report.total >= 10_000);
 }
+
+/// The differences the differential test allows are exactly the rows of the table in
+/// docs/normalization.md §11.
+#[test]
+fn listed_differences_are_the_documented_ones() {
+    let text = std::fs::read_to_string(support::repo_root().join("docs/normalization.md"))
+        .expect("docs/normalization.md");
+    let section = text
+        .split("\n## §11 ")
+        .nth(1)
+        .expect("§11 in docs/normalization.md");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let mut documented: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    documented.sort_unstable();
+    let mut allowed = support::oracle::all_listed();
+    allowed.sort_unstable();
+    assert_eq!(documented, allowed);
+}
