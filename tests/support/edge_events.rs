@@ -244,7 +244,7 @@ impl EdgeEvents {
         let plain = EVENT_TYPES.len() as u64 * 2;
         if self.count <= plain {
             let i = ((self.count - 1) / 2) as usize;
-            let s3 = self.count % 2 == 0;
+            let s3 = self.count.is_multiple_of(2);
             return self.event_of(EVENT_TYPES[i], s3).to_string();
         }
         if self.chance(2) {

@@ -544,15 +544,12 @@ fn json_text_where_object(ours: &mut Value, theirs: &Value) -> bool {
             }
             any
         }
-        (ours @ Value::String(_), theirs @ (Value::Object(_) | Value::Array(_))) => {
+        (ours @ Value::String(_), theirs @ (Value::Object(_) | Value::Array(_)))
             if Some(ours.as_str().unwrap_or_default())
-                == serde_json::to_string(theirs).ok().as_deref()
-            {
-                *ours = theirs.clone();
-                true
-            } else {
-                false
-            }
+                == serde_json::to_string(theirs).ok().as_deref() =>
+        {
+            *ours = theirs.clone();
+            true
         }
         _ => false,
     }
