@@ -212,10 +212,12 @@ impl Normalizer {
             provider: PROVIDER,
             ..EventFields::default()
         };
-        let event_id = take_non_null(&mut event, "event_id");
+        // A null event_id is kept as `event.id: null` (as the integration's rename does), with
+        // no `_id`.
+        let event_id = event.remove("event_id");
         let id = event_id
             .as_ref()
-            .filter(|_| ids == Ids::Computed)
+            .filter(|v| ids == Ids::Computed && !v.is_null())
             .map(|v| document_id(&fields::keyword_text(v)));
         let action = take_non_null(&mut event, "event_type").map(|v| match v {
             Value::String(text) => text,
@@ -278,16 +280,21 @@ impl Normalizer {
             fields::set(&mut ecs, &["user", "email"], email);
         }
         let mut audit = Map::new();
-        for (key, skip_blank) in [
-            ("team_id", false),
-            ("auth_id", true),
-            ("ghost_mode", false),
-            ("request_id", false),
-            ("privacy_mode", false),
+        // A null value is kept as null (the integration renames it), except for auth_id,
+        // which is skipped when null or "".
+        for key in [
+            "team_id",
+            "auth_id",
+            "ghost_mode",
+            "request_id",
+            "privacy_mode",
         ] {
-            if let Some(value) = take_non_null(&mut event, key)
-                && !(skip_blank && value.as_str() == Some(""))
-            {
+            let value = if key == "auth_id" {
+                take_non_null(&mut event, key).filter(|v| v.as_str() != Some(""))
+            } else {
+                event.remove(key)
+            };
+            if let Some(value) = value {
                 audit.insert(key.to_owned(), value);
             }
         }

@@ -902,3 +902,20 @@ fn integer_fields_convert_each_element_of_a_list() {
     let d = doc(&api("team_repo", json!({"repos_updated": ["x"]})));
     assert_eq!(errors(&d).len(), 1);
 }
+
+#[test]
+fn null_envelope_values_are_null_fields_as_in_the_integration() {
+    let line = json!({"event_id": null, "event_type": "logout", "team_id": null, "auth_id": null,
+                      "ghost_mode": null, "request_id": null, "privacy_mode": null, "user_email": null})
+    .to_string();
+    let n = normalize(&line);
+    assert_eq!(n.id, None);
+    let d = n.to_value();
+    assert_eq!(d["event"]["id"], Value::Null);
+    assert!(d["event"].as_object().unwrap().contains_key("id"));
+    assert_eq!(
+        d["cursor"]["audit"],
+        json!({"team_id": null, "ghost_mode": null, "request_id": null, "privacy_mode": null})
+    );
+    assert!(d.get("user").is_none());
+}

@@ -353,7 +353,6 @@ pub fn all_listed() -> Vec<&'static str> {
         "text after the JSON value",
         "JSON null line",
         "privacy_mode empty string",
-        "null envelope values",
         "related.user from non-string values",
         "rename onto a set field",
     ]);
@@ -475,24 +474,6 @@ pub fn apply_listed(theirs: &mut Value, ours: &mut Value) -> Vec<&'static str> {
         && map.remove("@timestamp").is_some()
     {
         applied.push(LISTED[3]);
-    }
-    // A null envelope value: the pipeline renames it (a null field), the normalizer treats
-    // it as absent.
-    for path in [
-        &["event", "id"][..],
-        &["cursor", "audit", "team_id"],
-        &["cursor", "audit", "auth_id"],
-        &["cursor", "audit", "ghost_mode"],
-        &["cursor", "audit", "request_id"],
-        &["cursor", "audit", "privacy_mode"],
-    ] {
-        let pointer = format!("/{}", path.join("/"));
-        if theirs.pointer(&pointer) == Some(&Value::Null) && ours.pointer(&pointer).is_none() {
-            remove_path(theirs, path);
-            if !applied.contains(&"null envelope values") {
-                applied.push("null envelope values");
-            }
-        }
     }
     // related.user from a list or object: the pipeline appends Painless's text of it
     // ("{0=x, 1=y}"), the normalizer leaves it out.
