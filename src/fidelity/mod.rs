@@ -268,3 +268,73 @@ fn diff(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_names_each_differing_field_and_sets_enrichment_aside() {
+        let pipeline = json!({"event": {"ingested": "x", "id": "a", "kind": "event"},
+                              "source": {"ip": "192.0.2.1", "geo": {"city_name": "X"}},
+                              "cursor": {"audit": {"team_id": null}}});
+        let ours = json!({"event": {"id": "a", "kind": "alert"},
+                          "source": {"ip": "192.0.2.1", "as": {"number": 1}},
+                          "cursor": {"audit": {}}, "extra": 1});
+        let found = compare(&pipeline, &ours);
+        assert_eq!(
+            found,
+            vec![
+                ("cursor.audit.team_id".to_owned(), Some(Value::Null), None),
+                (
+                    "event.kind".to_owned(),
+                    Some(json!("event")),
+                    Some(json!("alert"))
+                ),
+                ("extra".to_owned(), None, Some(json!(1))),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_samples_cover_every_event_type_in_both_shapes_and_normalize_cleanly() {
+        let normalizer = Normalizer::new(
+            NormalizeOptions {
+                preserve_original: true,
+            },
+            GeoIp::default(),
+        );
+        let lines = sample_lines();
+        for event_type in [
+            "login",
+            "team_hook",
+            "user_spend_limit",
+            "some_future_event",
+        ] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|(l, _)| *l == format!("{event_type} (API)"))
+            );
+            assert!(
+                lines
+                    .iter()
+                    .any(|(l, _)| *l == format!("{event_type} (S3)"))
+            );
+        }
+        for (label, line) in &lines {
+            let n = normalizer.normalize_line(line.as_bytes());
+            assert!(n.as_ref().is_some_and(|n| !n.has_error), "{label}: {line}");
+        }
+    }
+
+    #[test]
+    fn versions_sort_numerically() {
+        let mut names = ["logs-cursor.audit-1.10.0", "logs-cursor.audit-1.9.0"];
+        names.sort_by_key(|n| version_key(n));
+        assert_eq!(
+            names,
+            ["logs-cursor.audit-1.9.0", "logs-cursor.audit-1.10.0"]
+        );
+    }
+}
