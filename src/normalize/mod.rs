@@ -8,6 +8,7 @@ mod derived;
 mod document;
 mod envelope;
 mod fields;
+mod fingerprint;
 mod geoip;
 mod parse_line;
 mod payload;
@@ -218,7 +219,7 @@ impl Normalizer {
         let id = event_id
             .as_ref()
             .filter(|v| ids == Ids::Computed && !v.is_null())
-            .map(|v| document_id(&fields::keyword_text(v)));
+            .map(fingerprint::fingerprint_id);
         let action = take_non_null(&mut event, "event_type").map(|v| match v {
             Value::String(text) => text,
             other => {

@@ -919,3 +919,20 @@ fn null_envelope_values_are_null_fields_as_in_the_integration() {
     );
     assert!(d.get("user").is_none());
 }
+
+#[test]
+fn a_non_string_event_id_is_hashed_as_the_integrations_fingerprint() {
+    let id_of = |event_id: Value| {
+        normalize(&json!({"event_id": event_id, "event_type": "logout"}).to_string())
+            .id
+            .expect("an _id")
+    };
+    // Confirmed against the pipeline (tests/oracle.rs): an empty list hashes nothing, a
+    // string inside a list hashes as the string itself.
+    assert_eq!(id_of(json!([])), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+    assert_eq!(id_of(json!({})), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+    assert_eq!(id_of(json!(["e-1"])), document_id("e-1"));
+    assert_eq!(id_of(json!("e-1")), document_id("e-1"));
+    assert_ne!(id_of(json!(true)), id_of(json!(false)));
+    assert_ne!(id_of(json!({"a": "b"})), id_of(json!({"b": "a"})));
+}
