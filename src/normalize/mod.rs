@@ -160,6 +160,11 @@ impl Normalizer {
                 event,
                 first_dynamic_key,
             }) => self.normalize_event_at(event, first_dynamic_key, text, now, ids),
+            // The integration's `json` processor reads `null` as nothing to parse, and the
+            // pipeline goes on as for `{}`.
+            Ok(ParsedLine::NotObject("null")) => {
+                self.normalize_event_at(Envelope::default(), None, text, now, ids)
+            }
             Ok(ParsedLine::NotObject(kind)) => {
                 self.error_document_at(text, format!("event is not a JSON object but {kind}"), now)
             }

@@ -736,7 +736,14 @@ fn json_that_is_not_an_object_becomes_an_error_document() {
     assert_error_document(b"[1,2]", "[1,2]", "an array");
     assert_error_document(b"42", "42", "a number");
     assert_error_document(b"\"text\"", "\"text\"", "a string");
-    assert_error_document(b"null", "null", "null");
+}
+
+#[test]
+fn the_line_null_is_the_document_of_an_empty_event() {
+    let n = normalize("null");
+    assert!(!n.has_error);
+    assert_eq!(n.id, None);
+    assert_eq!(n.to_value(), normalize("{}").to_value());
 }
 
 #[test]
