@@ -52,7 +52,12 @@ pub(super) fn flatten_s3(
             }
         }
     }
-    if let Some(Value::String(privacy_mode)) = event.get_mut("privacy_mode") {
+    if let Some(Value::String(privacy_mode)) = event.get_mut("privacy_mode")
+        // Empty text is nothing to parse for the integration's `json` processor (no error).
+        && !privacy_mode
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         match serde_json::from_str::<Value>(privacy_mode) {
             Ok(Value::Object(mut parsed)) => {
                 if let Some(mode) = parsed.remove("privacyMode").filter(|m| !m.is_null()) {

@@ -943,3 +943,16 @@ fn a_non_string_event_id_is_hashed_as_the_integrations_fingerprint() {
     assert_ne!(id_of(json!(true)), id_of(json!(false)));
     assert_ne!(id_of(json!({"a": "b"})), id_of(json!({"b": "a"})));
 }
+
+#[test]
+fn an_empty_privacy_mode_is_no_error() {
+    let line = |mode: &str| {
+        json!({"logout": {}, "metadata": {"id": "e", "context": {"privacy_mode": mode}}})
+            .to_string()
+    };
+    for mode in ["", "  "] {
+        let d = doc(&line(mode));
+        assert!(d.get("error").is_none(), "{mode:?}");
+        assert_eq!(at(&d, "cursor.audit.privacy_mode"), &json!(mode));
+    }
+}
