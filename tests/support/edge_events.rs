@@ -262,6 +262,14 @@ impl EdgeEvents {
             self.mutate(&mut event, s3, event_type);
         }
         let line = event.to_string();
+        if self.chance(2) && line.contains("\"event_data\":{") {
+            // a repeated key inside a nested object
+            return line.replacen(
+                "\"event_data\":{",
+                "\"event_data\":{\"dup\":1,\"dup\":\"2\",",
+                1,
+            );
+        }
         if self.chance(2) {
             // a repeated key: the same key twice in one object
             if let Some(rest) = line.strip_prefix('{') {
