@@ -301,8 +301,10 @@ launch_elasticsearch() { # launch_elasticsearch URL_VAR
 }
 
 launch_opensearch() { # launch_opensearch URL_VAR
+    # the node carries the ingest plugins of the oracle (Elastic's Cursor pipeline, tests/oracle.rs) and
+    # reads the test GeoIP databases
     launch_node "$1" "$OS_PID_FILE" "$OS_LOG" "$OS_HOME_DIR" "$OS_DIR" localdev.opensearch.Main \
-        "${OPENSEARCH_JAVA_OPTS:-}"
+        "-Dlocaldev.geoip.dir=$ROOT/tests/fixtures/geoip ${OPENSEARCH_JAVA_OPTS:-}"
 }
 
 # write_env ES_URL AWS_URL ES_VERSION MOTO_VERSION [OPENSEARCH_URL]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need, checks formatting and lints,
-# starts the local services (Elasticsearch node, OpenSearch node, moto) once, runs every test,
+# starts the local services (Elasticsearch node, OpenSearch node with the ingest plugins of the oracle,
+# moto) once, runs every test (the oracle tests, tests/oracle*.rs, read ../shared/oracle or CURSOR_ORACLE_DIR),
 # stops them.
 #
 #   scripts/test.sh            everything

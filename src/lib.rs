@@ -15,6 +15,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fidelity;
 pub mod geoip;
 pub mod http;
 pub mod lambda;

@@ -2,6 +2,7 @@
 //! builds its components through [`crate::config::build`] and calls the same library code
 //! the Lambda handlers use. Exit codes: 0 done, 1 failed, 2 configuration.
 
+mod check_fidelity;
 mod normalize;
 mod poll;
 mod setup;
@@ -34,6 +35,9 @@ enum Command {
     /// Poll the Cursor Admin API into Elasticsearch (the scheduled handler's code); the
     /// checkpoint lives in DynamoDB when CHECKPOINT_TABLE is set, else in a local file.
     Poll(poll::PollArgs),
+    /// Compare Elastic's Cursor integration pipeline on the cluster with this normalizer on a
+    /// built-in sample of events; exit 1 naming each field that differs.
+    CheckFidelity(check_fidelity::CheckFidelityArgs),
 }
 
 /// The exit code of a configuration error.
@@ -47,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Ship(args) => run_async(ship::run(args)),
         Command::Setup(args) => run_async(setup::run(args)),
         Command::Poll(args) => run_async(poll::run(args)),
+        Command::CheckFidelity(args) => run_async(check_fidelity::run(args)),
     }
 }
 

@@ -45,23 +45,24 @@ pub(super) fn stringify_keyword_objects(
     }
 }
 
-/// §7 `related.user`: actor, target, creator, sender; no duplicates, `""` or `"unknown"`.
+/// §7 `related.user`: actor, target, creator, sender; no duplicates and no `""`; the e-mail
+/// fields skip `"unknown"` too, `sender_user_id` does not (as in the integration).
 pub(super) fn related_users(ecs: &Map<String, Value>, audit: &Map<String, Value>) -> Vec<String> {
     let sources = [
-        fields::get(ecs, &["user", "email"]),
-        fields::get(ecs, &["user", "target", "email"]),
-        audit.get("creator_email"),
-        audit.get("sender_email"),
-        audit.get("sender_user_id"),
+        (fields::get(ecs, &["user", "email"]), "unknown"),
+        (fields::get(ecs, &["user", "target", "email"]), "unknown"),
+        (audit.get("creator_email"), "unknown"),
+        (audit.get("sender_email"), "unknown"),
+        (audit.get("sender_user_id"), ""),
     ];
     let mut users: Vec<String> = Vec::new();
-    for source in sources {
+    for (source, skipped) in sources {
         let text = match source {
             Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
             Some(scalar @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(scalar.to_string()),
             _ => continue,
         };
-        if !text.is_empty() && text != "unknown" && !users.iter().any(|u| *u == text) {
+        if !text.is_empty() && text != skipped && !users.iter().any(|u| *u == text) {
             users.push(text.into_owned());
         }
     }

@@ -8,6 +8,7 @@ mod derived;
 mod document;
 mod envelope;
 mod fields;
+mod fingerprint;
 mod geoip;
 mod parse_line;
 mod payload;
@@ -159,6 +160,11 @@ impl Normalizer {
                 event,
                 first_dynamic_key,
             }) => self.normalize_event_at(event, first_dynamic_key, text, now, ids),
+            // The integration's `json` processor reads `null` as nothing to parse, and the
+            // pipeline goes on as for `{}`.
+            Ok(ParsedLine::NotObject("null")) => {
+                self.normalize_event_at(Envelope::default(), None, text, now, ids)
+            }
             Ok(ParsedLine::NotObject(kind)) => {
                 self.error_document_at(text, format!("event is not a JSON object but {kind}"), now)
             }
@@ -212,14 +218,23 @@ impl Normalizer {
             provider: PROVIDER,
             ..EventFields::default()
         };
-        let event_id = take_non_null(&mut event, "event_id");
+        // A null event_id is kept as `event.id: null` (as the integration's rename does), with
+        // no `_id`.
+        let event_id = event.remove("event_id");
         let id = event_id
             .as_ref()
-            .filter(|_| ids == Ids::Computed)
-            .map(|v| document_id(&fields::keyword_text(v)));
+            .filter(|v| ids == Ids::Computed && !v.is_null())
+            .map(fingerprint::fingerprint_id);
         let action = take_non_null(&mut event, "event_type").map(|v| match v {
             Value::String(text) => text,
-            other => fields::keyword_text(&other),
+            other => {
+                // The integration's categorization calls string methods on it and fails.
+                errors.push(format!(
+                    "event_type [{}] is not a string",
+                    fields::keyword_text(&other)
+                ));
+                fields::keyword_text(&other)
+            }
         });
         if let Some(action) = &action {
             let row = categorize(action);
@@ -271,16 +286,21 @@ impl Normalizer {
             fields::set(&mut ecs, &["user", "email"], email);
         }
         let mut audit = Map::new();
-        for (key, skip_blank) in [
-            ("team_id", false),
-            ("auth_id", true),
-            ("ghost_mode", false),
-            ("request_id", false),
-            ("privacy_mode", false),
+        // A null value is kept as null (the integration renames it), except for auth_id,
+        // which is skipped when null or "".
+        for key in [
+            "team_id",
+            "auth_id",
+            "ghost_mode",
+            "request_id",
+            "privacy_mode",
         ] {
-            if let Some(value) = take_non_null(&mut event, key)
-                && !(skip_blank && value.as_str() == Some(""))
-            {
+            let value = if key == "auth_id" {
+                take_non_null(&mut event, key).filter(|v| v.as_str() != Some(""))
+            } else {
+                event.remove(key)
+            };
+            if let Some(value) = value {
                 audit.insert(key.to_owned(), value);
             }
         }
@@ -288,7 +308,14 @@ impl Normalizer {
         let data = match event.remove("event_data") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(data)) => data,
-            Some(other) => Map::from_iter([("value".to_owned(), other)]),
+            Some(other) => {
+                // The integration's payload rules read keys of it and fail.
+                errors.push(format!(
+                    "event_data [{}] is not an object",
+                    fields::keyword_text(&other)
+                ));
+                Map::from_iter([("value".to_owned(), other)])
+            }
         };
         payload::apply(
             action.as_deref(),

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::envelope::Envelope;
 use super::s3_shape::S3_RESERVED_KEYS;
@@ -72,7 +72,12 @@ impl<'de> Visitor<'de> for ParsedLineVisitor {
         let mut event = Envelope::default();
         let mut first_dynamic_key = None;
         while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
-            let value: Value = access.next_value()?;
+            // A key given twice makes the line malformed, as for the integration's `json`
+            // processor (strict duplicate detection).
+            if event.contains_key(&key) {
+                return Err(A::Error::custom(format!("duplicate field `{key}`")));
+            }
+            let StrictValue(value) = access.next_value()?;
             if first_dynamic_key.is_none() && !S3_RESERVED_KEYS.contains(&key.as_ref()) {
                 first_dynamic_key = Some(key.clone().into_owned());
             }
@@ -114,5 +119,90 @@ impl<'de> Visitor<'de> for ParsedLineVisitor {
 
     fn visit_unit<E>(self) -> Result<ParsedLine, E> {
         Ok(ParsedLine::NotObject("null"))
+    }
+}
+
+/// A JSON value in which no object holds the same key twice (a repeated key is an error, as
+/// in the integration's `json` processor, instead of the last value winning).
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictValueVisitor)
+    }
+}
+
+struct StrictValueVisitor;
+
+impl<'de> Visitor<'de> for StrictValueVisitor {
+    type Value = StrictValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<StrictValue, E> {
+        Ok(StrictValue(
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<StrictValue, D::Error> {
+        StrictValue::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(StrictValue(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictValue, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
+            let StrictValue(value) = access.next_value()?;
+            match map.entry(key.into_owned()) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    return Err(A::Error::custom(format!(
+                        "duplicate field `{}`",
+                        slot.key()
+                    )));
+                }
+            }
+        }
+        Ok(StrictValue(Value::Object(map)))
     }
 }

@@ -150,11 +150,24 @@ pub(super) fn apply(
                 data.remove(rule.from);
             }
         }
-        if rule.to == "role"
-            && action == "add_user"
-            && let Some(Value::String(role)) = audit.get_mut("role")
-        {
-            *role = role.to_lowercase();
+        if rule.to == "role" && action == "add_user" {
+            match audit.get_mut("role") {
+                Some(Value::String(role)) => *role = role.to_lowercase(),
+                // The integration's `lowercase` takes a list of strings too.
+                Some(Value::Array(roles)) if roles.iter().all(Value::is_string) => {
+                    for role in roles.iter_mut() {
+                        if let Value::String(text) = role {
+                            *text = text.to_lowercase();
+                        }
+                    }
+                }
+                None | Some(Value::Null) => {}
+                // Anything else makes the integration's `lowercase` fail.
+                Some(other) => errors.push(format!(
+                    "field [cursor.audit.role] of value [{}] cannot be lowercased",
+                    super::fields::keyword_text(other)
+                )),
+            }
         }
     }
 
@@ -198,18 +211,32 @@ fn parse_integer_text(text: &str) -> Option<i64> {
     text.strip_prefix('+').unwrap_or(text).parse().ok()
 }
 
+/// A JSON integer that fits in i64, or an integer string, as a long.
+fn long_of(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) => n.as_i64().map(Value::from),
+        Value::String(text) => parse_integer_text(text).map(Value::from),
+        _ => None,
+    }
+}
+
 fn coerce_long(audit: &mut Map<String, Value>, name: &str, errors: &mut Vec<String>) {
     let Some(value) = audit.get_mut(name) else {
         return;
     };
-    let converted = match value {
+    let converted = match &*value {
         Value::Null => return,
         Value::Number(n) if n.is_i64() => return,
-        Value::String(text) => parse_integer_text(text),
-        _ => None,
+        // The integration's `convert` converts each element of a list.
+        Value::Array(items) => items
+            .iter()
+            .map(long_of)
+            .collect::<Option<Vec<Value>>>()
+            .map(Value::Array),
+        other => long_of(other),
     };
     match converted {
-        Some(number) => *value = Value::from(number),
+        Some(number) => *value = number,
         None => {
             errors.push(format!(
                 "unable to convert [{}] to long (cursor.audit.{name})",

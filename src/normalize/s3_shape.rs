@@ -52,17 +52,39 @@ pub(super) fn flatten_s3(
             }
         }
     }
-    if let Some(Value::String(privacy_mode)) = event.get_mut("privacy_mode") {
+    if let Some(Value::String(privacy_mode)) = event.get_mut("privacy_mode")
+        // Empty text is nothing to parse for the integration's `json` processor (no error).
+        && !privacy_mode
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         match serde_json::from_str::<Value>(privacy_mode) {
             Ok(Value::Object(mut parsed)) => {
                 if let Some(mode) = parsed.remove("privacyMode").filter(|m| !m.is_null()) {
                     event.insert("privacy_mode", mode);
                 }
             }
-            Ok(_) => {}
+            Ok(Value::Null) => {}
+            // The integration reads `privacyMode` of it, which fails on anything but an object.
+            Ok(other) => errors.push(format!(
+                "privacy_mode [{privacy_mode}] is JSON but not an object: {}",
+                json_kind(&other)
+            )),
             Err(err) => errors.push(format!(
                 "unable to parse privacy_mode [{privacy_mode}] as JSON: {err}"
             )),
         }
+    }
+}
+
+/// The kind of a JSON value, for error messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }

@@ -736,7 +736,14 @@ fn json_that_is_not_an_object_becomes_an_error_document() {
     assert_error_document(b"[1,2]", "[1,2]", "an array");
     assert_error_document(b"42", "42", "a number");
     assert_error_document(b"\"text\"", "\"text\"", "a string");
-    assert_error_document(b"null", "null", "null");
+}
+
+#[test]
+fn the_line_null_is_the_document_of_an_empty_event() {
+    let n = normalize("null");
+    assert!(!n.has_error);
+    assert_eq!(n.id, None);
+    assert_eq!(n.to_value(), normalize("{}").to_value());
 }
 
 #[test]
@@ -825,4 +832,127 @@ fn non_object_api_event_data_is_kept() {
     let line =
         json!({"event_id": "e", "event_type": "brand_new", "event_data": "text"}).to_string();
     assert_eq!(at(&doc(&line), "cursor.audit.new_value"), &json!("text"));
+}
+
+// Fixes found by the oracle (tests/oracle.rs, Elastic's pipeline on a real ingest engine).
+
+#[test]
+fn a_repeated_key_makes_the_line_malformed() {
+    let top = r#"{"event_type":"login","event_type":"logout","event_id":"e"}"#;
+    let nested = r#"{"event_type":"login","event_data":{"a":1,"a":2}}"#;
+    for line in [top, nested] {
+        let n = normalize(line);
+        assert!(n.has_error, "{line}");
+        assert_eq!(at(&n.to_value(), "event.kind"), &json!("pipeline_error"));
+        assert!(
+            errors(&n.to_value())[0].contains("duplicate field"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn event_data_that_is_not_an_object_is_an_error_in_the_api_shape() {
+    let d = doc(&api("team_settings", json!(7)));
+    assert_eq!(errors(&d), ["event_data [7] is not an object"]);
+    assert_eq!(at(&d, "cursor.audit.new_value"), &json!(7));
+    let line = json!({"event_id": "e", "event_type": "logout", "event_data": null}).to_string();
+    assert!(!normalize(&line).has_error);
+}
+
+#[test]
+fn event_type_that_is_not_a_string_is_an_error() {
+    let line = json!({"event_id": "e", "event_type": ["login"]}).to_string();
+    let d = doc(&line);
+    assert_eq!(errors(&d), [r#"event_type [["login"]] is not a string"#]);
+}
+
+#[test]
+fn add_user_role_lowercases_lists_and_refuses_other_values() {
+    let d = doc(&api("add_user", json!({"role": ["ADMIN", "Member"]})));
+    assert_eq!(at(&d, "cursor.audit.role"), &json!(["admin", "member"]));
+    let d = doc(&api("add_user", json!({"role": false})));
+    assert_eq!(errors(&d).len(), 1);
+    assert_eq!(at(&d, "cursor.audit.role"), &json!(false));
+}
+
+#[test]
+fn privacy_mode_json_that_is_not_an_object_is_an_error() {
+    let line = |mode: &str| {
+        json!({"logout": {}, "metadata": {"id": "e", "context": {"privacy_mode": mode}}})
+            .to_string()
+    };
+    assert!(normalize(&line("[1,2]")).has_error);
+    assert!(normalize(&line("3")).has_error);
+    assert!(!normalize(&line("null")).has_error);
+    assert!(!normalize(&line(r#"{"other":1}"#)).has_error);
+}
+
+#[test]
+fn related_user_keeps_an_unknown_sender_user_id() {
+    let d = doc(&api(
+        "invite_email_sent",
+        json!({"sender_user_id": "unknown", "sender_email": "unknown"}),
+    ));
+    assert_eq!(
+        at(&d, "related.user"),
+        &json!(["admin@example.com", "unknown"])
+    );
+}
+
+#[test]
+fn integer_fields_convert_each_element_of_a_list() {
+    let d = doc(&api("team_repo", json!({"repos_updated": ["3", 4]})));
+    assert_eq!(at(&d, "cursor.audit.repos_updated"), &json!([3, 4]));
+    let d = doc(&api("team_repo", json!({"repos_updated": []})));
+    assert_eq!(at(&d, "cursor.audit.repos_updated"), &json!([]));
+    let d = doc(&api("team_repo", json!({"repos_updated": ["x"]})));
+    assert_eq!(errors(&d).len(), 1);
+}
+
+#[test]
+fn null_envelope_values_are_null_fields_as_in_the_integration() {
+    let line = json!({"event_id": null, "event_type": "logout", "team_id": null, "auth_id": null,
+                      "ghost_mode": null, "request_id": null, "privacy_mode": null, "user_email": null})
+    .to_string();
+    let n = normalize(&line);
+    assert_eq!(n.id, None);
+    let d = n.to_value();
+    assert_eq!(d["event"]["id"], Value::Null);
+    assert!(d["event"].as_object().unwrap().contains_key("id"));
+    assert_eq!(
+        d["cursor"]["audit"],
+        json!({"team_id": null, "ghost_mode": null, "request_id": null, "privacy_mode": null})
+    );
+    assert!(d.get("user").is_none());
+}
+
+#[test]
+fn a_non_string_event_id_is_hashed_as_the_integrations_fingerprint() {
+    let id_of = |event_id: Value| {
+        normalize(&json!({"event_id": event_id, "event_type": "logout"}).to_string())
+            .id
+            .expect("an _id")
+    };
+    // Confirmed against the pipeline (tests/oracle.rs): an empty list hashes nothing, a
+    // string inside a list hashes as the string itself.
+    assert_eq!(id_of(json!([])), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+    assert_eq!(id_of(json!({})), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+    assert_eq!(id_of(json!(["e-1"])), document_id("e-1"));
+    assert_eq!(id_of(json!("e-1")), document_id("e-1"));
+    assert_ne!(id_of(json!(true)), id_of(json!(false)));
+    assert_ne!(id_of(json!({"a": "b"})), id_of(json!({"b": "a"})));
+}
+
+#[test]
+fn an_empty_privacy_mode_is_no_error() {
+    let line = |mode: &str| {
+        json!({"logout": {}, "metadata": {"id": "e", "context": {"privacy_mode": mode}}})
+            .to_string()
+    };
+    for mode in ["", "  "] {
+        let d = doc(&line(mode));
+        assert!(d.get("error").is_none(), "{mode:?}");
+        assert_eq!(at(&d, "cursor.audit.privacy_mode"), &json!(mode));
+    }
 }

@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod edge_events;
 pub mod fake_cursor;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod http;
+pub mod oracle;
 pub mod services;
 pub mod sigv4_proxy;
 pub mod synthetic;

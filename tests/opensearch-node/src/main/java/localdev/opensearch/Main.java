@@ -7,6 +7,11 @@ import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.transport.Netty4Plugin;
+import org.opensearch.ingest.common.IngestCommonPlugin;
+import org.opensearch.ingest.geoip.IngestGeoIpPlugin;
+import org.opensearch.ingest.useragent.IngestUserAgentPlugin;
+import org.opensearch.painless.PainlessPlugin;
+import org.opensearch.script.mustache.MustachePlugin;
 
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -39,6 +44,22 @@ public final class Main {
             Files.copy(in, config.resolve("log4j2.properties"), StandardCopyOption.REPLACE_EXISTING);
         }
 
+        // ingest-geoip needs GeoLite2-ASN/City/Country.mmdb in one folder. The test databases (system property
+        // localdev.geoip.dir, a folder with GeoLite2-ASN-Test.mmdb and GeoLite2-City-Test.mmdb) are copied
+        // under those names (City also as Country) into HOME/geoip, outside modules/.
+        Path geoip = home.resolve("geoip");
+        Files.createDirectories(geoip);
+        String geoipSource = System.getProperty("localdev.geoip.dir");
+        if (geoipSource != null && !geoipSource.isEmpty()) {
+            Path src = Path.of(geoipSource);
+            Files.copy(src.resolve("GeoLite2-ASN-Test.mmdb"), geoip.resolve("GeoLite2-ASN.mmdb"),
+                StandardCopyOption.REPLACE_EXISTING);
+            Files.copy(src.resolve("GeoLite2-City-Test.mmdb"), geoip.resolve("GeoLite2-City.mmdb"),
+                StandardCopyOption.REPLACE_EXISTING);
+            Files.copy(src.resolve("GeoLite2-City-Test.mmdb"), geoip.resolve("GeoLite2-Country.mmdb"),
+                StandardCopyOption.REPLACE_EXISTING);
+        }
+
         Settings settings = Settings.builder()
             .put("path.home", home.toString())
             .put("path.data", home.resolve("data").toString())
@@ -53,13 +74,21 @@ public final class Main {
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
             // allow DELETE on wildcard patterns in tests
             .put("action.destructive_requires_name", false)
+            .put("ingest.geoip.database_path", geoip.toString())
             .build();
 
         Environment env = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), config, () -> "node-1");
         LogConfigurator.setNodeName("node-1");
         LogConfigurator.configure(env);
 
-        List<Class<? extends Plugin>> plugins = List.of(Netty4Plugin.class);
+        List<Class<? extends Plugin>> plugins = List.of(
+            Netty4Plugin.class,
+            GeoIpDatabasePathPlugin.class,
+            IngestCommonPlugin.class,
+            PainlessPlugin.class,
+            IngestGeoIpPlugin.class,
+            IngestUserAgentPlugin.class,
+            MustachePlugin.class);
         Node node = new ClasspathNode(env, plugins);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
