@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::sink::connection::{EsConnection, EsSettings};
+use crate::config::{SinkArgs, build};
 
 /// `check-fidelity`
 #[derive(Debug, Args)]
 pub(super) struct CheckFidelityArgs {
     #[command(flatten)]
-    es: EsSettings,
+    sink: SinkArgs,
     /// The integration's pipeline to check (default: the newest `logs-cursor.audit-<version>`
     /// on the cluster).
     #[arg(long, value_name = "NAME")]
@@ -20,11 +20,13 @@ pub(super) struct CheckFidelityArgs {
 }
 
 pub(super) async fn run(args: &CheckFidelityArgs) -> ExitCode {
-    let settings = args.es.clone().without_empty();
-    if settings.url.is_none() && settings.cloud_id.is_none() {
-        return super::config_error("check-fidelity needs a cluster: set ES_URL or ES_CLOUD_ID");
+    if !args.sink.is_configured() {
+        return super::config_error(
+            "check-fidelity needs a cluster: set ES_URL, ES_CLOUD_ID or ES_SECRET_ARN",
+        );
     }
-    let connection = match EsConnection::new(&settings) {
+    // The same connection as `setup` and shipping: secrets, SigV4, CA, timeouts.
+    let connection = match build::connection(&args.sink, None).await {
         Ok(connection) => connection,
         Err(err) => return super::config_error(err),
     };
