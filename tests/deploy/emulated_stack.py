@@ -701,6 +701,21 @@ def main():
     check(f"static: managed policies only for Lambda in a VPC ({', '.join(managed) or 'none'})",
           all(m.endswith(":iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") for m in managed), str(managed))
 
+    # moto skips alarms: what they watch, and how they treat missing data, is checked here.
+    alarms = {name: r["Properties"] for name, r in cfn["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    silence = {"ApiPollerNoSuccessAlarm": "PollSucceeded", "ApiPollerCheckpointAgeAlarm": "CheckpointAgeSeconds",
+               "ApiPollerRetentionLossAlarm": "RetentionLostSeconds", "S3ForwarderFailedObjectsAlarm": "ObjectsFailed"}
+    for name, metric in silence.items():
+        props = alarms.get(name, {})
+        watched = json.dumps(props.get("MetricName") or props.get("Metrics"))
+        missing = "notBreaching" if name.startswith("S3") else "breaching"
+        check(f"static: {name} watches {metric} with missing data {missing}",
+              metric in watched and props.get("TreatMissingData") == missing, json.dumps(props)[:300])
+    emitted = set(re.findall(r'\(\s*"([A-Za-z]+)",\s*"(?:Count|Seconds)"',
+                             (ROOT / "src" / "telemetry" / "metrics.rs").read_text()))
+    check("static: every metric an alarm watches is one the binary emits",
+          set(silence.values()) <= emitted, f"emitted: {sorted(emitted)}")
+
     moto = Moto()
     try:
         run(moto, cfn, es, work, use_runtime, namespace, stream, (bucket, os_bucket, os_dead), code_zip)
