@@ -66,6 +66,15 @@ sam_started=$SECONDS
     cfn-lint template.yaml --parameters "${common[@]}" "$es" NotificationSource=eventbridge AuditKeyPrefix=cursor/
     cfn-lint template.yaml --parameters "${common[@]}" "$es" DeadLetterBucketName=my-dead-letters \
         AlarmEmail=secops@example.com
+    # the webhook receiver: its archive in the dead-letter bucket (the audit bucket, or one of
+    # its own), or in a bucket named for it
+    webhook=(EnableWebhook=true
+        WebhookTokenSecretArn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhook-AbCdEf
+        ElasticsearchSecretArn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:es-AbCdEf)
+    cfn-lint template.yaml --parameters "${common[@]}" "${webhook[@]}"
+    cfn-lint template.yaml --parameters "${common[@]}" "${webhook[@]}" DeadLetterBucketName=dead-letters
+    cfn-lint template.yaml --parameters "${common[@]}" "${webhook[@]}" \
+        WebhookArchiveBucketName=webhook-archive AuditKeyPrefix=cursor/ EnableApiPoller=false
     sam validate --lint
     mkdir -p target/sam
     if ! sam build --build-dir target/sam/build >target/sam/build.log 2>&1; then

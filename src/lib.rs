@@ -3,7 +3,7 @@
 //!
 //! The module map and the data flow of each path are in docs/ARCHITECTURE.md. In short:
 //! the front ends ([`cli`], [`lambda`]) → [`config`] (settings, and building components
-//! from them) → the input paths ([`s3`], [`admin_api`], [`sources`]) → shared pieces
+//! from them) → the input paths ([`s3`], [`admin_api`], [`sources`], [`webhook`]) → shared pieces
 //! ([`shipping`], [`normalize`], [`geoip`], [`sink`], [`http`], [`aws`], [`telemetry`],
 //! [`error`]). Nothing imports a front end.
 
@@ -27,3 +27,4 @@ pub mod sources;
 pub mod telemetry;
 #[cfg(test)]
 mod test_time;
+pub mod webhook;

@@ -1,7 +1,7 @@
 //! The one place that builds components from settings, for the command line and the
 //! Lambda alike: the normalizer and shipper, the output (a cluster, or stdout for dry
-//! runs), the S3 path, named sources for `ship`, and the Admin API poller. The front ends
-//! take their settings, call one builder and run what it returns.
+//! runs), the S3 path, named sources for `ship`, the Admin API poller and the webhook
+//! receiver. The front ends take their settings, call one builder and run what it returns.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use super::error::ConfigError;
 use super::normalizer::NormalizerArgs;
 use super::s3::{CheckpointArgs, S3Args};
 use super::sink::SinkArgs;
+use super::webhook::WebhookArgs;
 use crate::admin_api::{
     AnyPollStore, ApiKey, CursorApiClient, DynamoPollStore, FilePollStore, Poller,
 };
@@ -25,6 +26,7 @@ use crate::sink::{
     default_backoff,
 };
 use crate::sources::NamedSources;
+use crate::webhook::{Archive, Tokens, WebhookReceiver};
 
 /// The shared AWS configuration, loaded now unless the caller has it already.
 async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
@@ -278,4 +280,27 @@ pub async fn poller(
         output,
         settings: cursor.poll_settings(),
     })
+}
+
+/// The webhook receiver, when `WEBHOOK_ARCHIVE_URI` is set: its tokens read now (a missing
+/// secret fails the start), its archive, its limits. It needs no cluster.
+pub async fn webhook(
+    args: &WebhookArgs,
+    aws: &SdkConfig,
+) -> Result<Option<WebhookReceiver>, ConfigError> {
+    let Some(location) = args.archive() else {
+        return Ok(None);
+    };
+    let source = args.token_source(aws).ok_or(ConfigError::NoWebhookToken)?;
+    let tokens = Tokens::load(source, args.token_settings())
+        .await
+        .map_err(ConfigError::WebhookToken)?;
+    Ok(Some(WebhookReceiver {
+        tokens,
+        archive: Archive {
+            client: crate::aws::s3_client(aws),
+            location: location.clone(),
+        },
+        limits: args.limits(),
+    }))
 }

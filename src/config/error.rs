@@ -4,6 +4,7 @@ use crate::admin_api::ClientBuildError;
 use crate::aws::SecretError;
 use crate::geoip::GeoIpSourceError;
 use crate::sink::EsError;
+use crate::webhook::TokenError;
 
 /// A setting that cannot work, named with what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,17 @@ pub enum ConfigError {
     /// The scheduled poller needs a table.
     #[error("the scheduled poller needs CHECKPOINT_TABLE (its checkpoint and lease live there)")]
     PollerNeedsTable,
+    /// The webhook receiver has an archive but no token.
+    #[error(
+        "the webhook receiver needs a token: set WEBHOOK_TOKEN_SECRET_ARN (or WEBHOOK_TOKEN for local use)"
+    )]
+    NoWebhookToken,
+    /// The webhook tokens cannot be read.
+    #[error("webhook token: {0}")]
+    WebhookToken(#[source] TokenError),
+    /// A function URL request reached a function without WEBHOOK_ARCHIVE_URI.
+    #[error("a function URL request arrived, but WEBHOOK_ARCHIVE_URI is not set")]
+    NoWebhookArchive,
     /// The settings do not parse.
     #[error("{0}")]
     Invalid(String),

@@ -6,6 +6,7 @@ use super::cursor::CursorArgs;
 use super::normalizer::NormalizerArgs;
 use super::s3::{CheckpointArgs, S3Args};
 use super::sink::SinkArgs;
+use super::webhook::WebhookArgs;
 
 /// The configuration of the functions: the environment variables of docs/ARCHITECTURE.md.
 #[derive(Debug, Clone, Parser)]
@@ -26,6 +27,9 @@ pub struct LambdaArgs {
     /// The Admin API path.
     #[command(flatten)]
     pub cursor: CursorArgs,
+    /// The webhook receiver.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
     /// CloudWatch namespace of the Embedded Metric Format records.
     #[arg(long, env = "METRICS_NAMESPACE", default_value = crate::telemetry::metrics::DEFAULT_NAMESPACE)]
     pub metrics_namespace: String,
@@ -57,10 +61,24 @@ mod tests {
             "PwSecret3",
             "--cursor-api-key",
             "key_CursorSecret4",
+            "--webhook-token",
+            "tok_WebhookSecret5xxxxx",
+            "--webhook-archive-uri",
+            "s3://dlq/webhook",
         ])
         .unwrap();
+        assert_eq!(
+            args.webhook.archive().unwrap().to_string(),
+            "s3://dlq/webhook/"
+        );
         let shown = format!("{args:?} {:?} {:?}", args.sink, args.cursor);
-        for secret in ["UrlSecret1", "KeySecret2", "PwSecret3", "CursorSecret4"] {
+        for secret in [
+            "UrlSecret1",
+            "KeySecret2",
+            "PwSecret3",
+            "CursorSecret4",
+            "WebhookSecret5",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("es.example.com"), "{shown}");

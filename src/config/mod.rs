@@ -13,6 +13,7 @@ pub mod secret;
 pub mod sink;
 pub mod timeouts;
 pub mod validate;
+pub mod webhook;
 
 pub use cursor::CursorArgs;
 pub use error::ConfigError;
@@ -22,3 +23,4 @@ pub use parse::{CommaList, parse_duration, parse_positive};
 pub use s3::{CheckpointArgs, S3Args};
 pub use secret::Secret;
 pub use sink::SinkArgs;
+pub use webhook::WebhookArgs;

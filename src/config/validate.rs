@@ -101,6 +101,20 @@ fn bounded(text: &str, min: TimeDelta, max: TimeDelta, what: &str) -> Result<Tim
     Ok(value)
 }
 
+/// `WEBHOOK_ARCHIVE_URI`: `s3://bucket/` or `s3://bucket/prefix/` (a missing final `/` is
+/// added: the archive is a prefix, its objects `YYYY/MM/DD/<unique>.jsonl.gz` under it).
+pub fn parse_archive_uri(text: &str) -> Result<crate::aws::S3Location, String> {
+    let mut location = crate::aws::S3Location::parse(text.trim())
+        .ok_or("WEBHOOK_ARCHIVE_URI must be s3://bucket/prefix/")?;
+    if !location.is_prefix() {
+        location.key.push('/');
+    }
+    if location.key.starts_with('/') || location.key.contains("//") {
+        return Err("WEBHOOK_ARCHIVE_URI must not contain an empty path segment".into());
+    }
+    Ok(location)
+}
+
 /// A parser for a whole number (seconds, bytes, a count) from `min` to `max` (both
 /// inclusive), named `name` in its messages: the one range check of every numeric setting.
 pub fn between<T>(
@@ -170,6 +184,15 @@ pub fn parse_geoip_refresh(text: &str) -> Result<TimeDelta, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_uris_are_prefixes() {
+        assert_eq!(parse_archive_uri("s3://b/hooks").unwrap().key, "hooks/");
+        assert_eq!(parse_archive_uri("s3://b").unwrap().key, "");
+        assert_eq!(parse_archive_uri("s3://b/a/b/").unwrap().key, "a/b/");
+        assert!(parse_archive_uri("/tmp/x").is_err());
+        assert!(parse_archive_uri("s3://b//x/").is_err());
+    }
 
     #[test]
     fn namespaces_follow_the_data_stream_rules() {

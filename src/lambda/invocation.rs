@@ -1,11 +1,12 @@
 //! Which kind of event arrived: an SQS batch, an S3 notification, an EventBridge "Object
-//! Created" event, or the poller's schedule.
+//! Created" event, the poller's schedule, or a function URL request (the webhook).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
 
 use super::error::HandlerError;
 use crate::s3::{ObjectRef, S3Notification, object_of_eventbridge};
+use crate::webhook::FunctionUrlRequest;
 
 /// What kind of event arrived.
 #[derive(Debug)]
@@ -18,10 +19,26 @@ pub enum Invocation {
     EventBridgeObject(ObjectRef),
     /// The poller's schedule.
     Schedule,
+    /// A function URL request (payload format 2.0): the webhook.
+    FunctionUrl(Box<FunctionUrlRequest>),
 }
 
 /// Recognizes the event's shape, or says what was received.
 pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
+    if event.pointer("/requestContext/http/method").is_some() {
+        return serde_json::from_value(event)
+            .map(|request| Invocation::FunctionUrl(Box::new(request)))
+            .map_err(|err| {
+                // Only a missing field is named: other messages may quote a header's value.
+                let detail = err.to_string();
+                let detail = if detail.starts_with("missing field") {
+                    detail
+                } else {
+                    "a field has the wrong type".into()
+                };
+                HandlerError::UnknownEvent(format!("malformed function URL request: {detail}"))
+            });
+    }
     let first_source = event
         .get("Records")
         .and_then(|r| r.get(0))
@@ -57,7 +74,7 @@ pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
         other => format!("{other}").chars().take(200).collect(),
     };
     Err(HandlerError::UnknownEvent(format!(
-        "expected an SQS batch of S3 notifications, an S3 notification or an EventBridge Object Created event; got {shape}"
+        "expected an SQS batch of S3 notifications, an S3 notification, an EventBridge Object Created event or a function URL request; got {shape}"
     )))
 }
 
@@ -71,6 +88,9 @@ mod tests {
         assert!(matches!(classify(sqs).unwrap(), Invocation::Sqs(_)));
         let schedule = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
         assert!(matches!(classify(schedule).unwrap(), Invocation::Schedule));
+        let url = serde_json::json!({"version": "2.0", "rawPath": "/", "body": "{}",
+            "isBase64Encoded": false, "requestContext": {"http": {"method": "POST"}}});
+        assert!(matches!(classify(url).unwrap(), Invocation::FunctionUrl(_)));
         let err = classify(serde_json::json!({"foo": 1}))
             .unwrap_err()
             .to_string();

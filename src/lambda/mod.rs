@@ -4,6 +4,7 @@
 pub mod error;
 pub mod handlers;
 pub mod invocation;
+mod poll;
 
 use std::sync::Arc;
 

@@ -1,9 +1,11 @@
 //! Logs: JSON lines on stderr, filtered by `RUST_LOG` (default `info`).
 //!
 //! Some dependencies print requests, responses, identities or frames at `trace` (the AWS
-//! SDK's orchestrator, hyper, h2, reqwest, rustls). None printed a credential in our tests
-//! (tests/hardening.rs), but their `trace` records are dropped whatever `RUST_LOG` says, as
-//! a second line of defence: a new dependency version must not start leaking one.
+//! SDK's orchestrator, hyper, h2, reqwest, rustls; the Lambda runtime prints every event,
+//! a function URL request's `Authorization` header included: tests/webhook.rs). None of the
+//! others printed a credential in our tests (tests/hardening.rs), but their `trace` records
+//! are dropped whatever `RUST_LOG` says, as a second line of defence: a new dependency
+//! version must not start leaking one.
 
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
@@ -24,6 +26,8 @@ const NO_TRACE: &[&str] = &[
     "aws_runtime",
     "hyper",
     "hyper_util",
+    "lambda_runtime",
+    "lambda_runtime_api_client",
     "h2",
     "reqwest",
     "rustls",
@@ -67,6 +71,10 @@ mod tests {
             "aws_smithy_runtime::client::orchestrator"
         ));
         assert!(may_hold_secrets(&Level::TRACE, "h2"));
+        assert!(may_hold_secrets(
+            &Level::TRACE,
+            "lambda_runtime::layers::api_response"
+        ));
         assert!(!may_hold_secrets(
             &Level::DEBUG,
             "aws_smithy_runtime::client::orchestrator"

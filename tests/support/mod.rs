@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cargo_lambda;
 pub mod edge_events;
 pub mod fake_cursor;
 pub mod fault_proxy;
