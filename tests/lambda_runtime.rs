@@ -4,72 +4,12 @@
 
 mod support;
 
-use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use support::cargo_lambda::{command as cargo_lambda, watch_release};
 use support::fake_cursor::{FakeCursorApi, api_event};
 use support::services::{self, Engine};
 
 const SAMPLE_KEY: &str = "2026/11/25/cursor-audit-20261125T1200Z.jsonl.gz";
 const SAMPLE_BUCKET: &str = "cursor-audit-example";
-
-/// Kills the whole `cargo lambda watch` process group when dropped.
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0.id())])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn cargo_lambda(args: &[&str]) -> Command {
-    let venv_bin = support::repo_root().join("target/venv/bin");
-    assert!(
-        venv_bin.join("cargo-lambda").exists(),
-        "cargo-lambda is missing: scripts/services.sh start installs it from tests/requirements.txt"
-    );
-    let path = format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = Command::new("cargo");
-    command
-        .arg("lambda")
-        .args(args)
-        .current_dir(support::repo_root())
-        .env("PATH", path);
-    // `cargo test` gives this process the package's CARGO_MANIFEST_DIR, CARGO_PKG_* … Build
-    // scripts that declare `rerun-if-env-changed` on them (ring's does) would see them
-    // changed and rebuild the release binary `scripts/test.sh` already built (minutes).
-    for (name, _) in std::env::vars_os() {
-        if inherited_from_cargo_test(&name.to_string_lossy()) {
-            command.env_remove(&name);
-        }
-    }
-    command
-}
-
-/// True for the variables `cargo test` sets for a test process (not the user's settings,
-/// such as CARGO_HOME or CARGO_TARGET_DIR, which the build must keep).
-fn inherited_from_cargo_test(name: &str) -> bool {
-    const EXACT: [&str; 8] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-        "OUT_DIR",
-    ];
-    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_")
-}
 
 /// `cargo lambda invoke` on the local runtime, the payload given by `data` (`--data-file
 /// PATH` or `--data-ascii JSON`).
@@ -164,7 +104,6 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
     .await;
 
     let dir = support::scratch_dir("lambda");
-    let env_file = dir.join("lambda.env");
     let mut env = services::aws_env();
     env.push(("ES_URL".into(), engine.url.clone()));
     env.push(("DATA_STREAM_NAMESPACE".into(), namespace.clone()));
@@ -181,47 +120,8 @@ async fn the_handler_runs_under_the_local_lambda_runtime_with_the_events_payload
         "GEOIP_ASN_DB".into(),
         format!("s3://{SAMPLE_BUCKET}/geoip/ASN.mmdb"),
     ));
-    std::fs::write(
-        &env_file,
-        env.iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.join("watch.log")).unwrap();
-    let _watch = Watch(
-        cargo_lambda(&[
-            "watch",
-            "--release",
-            "--ignore-changes",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            &port.to_string(),
-            "--env-file",
-            env_file.to_str().unwrap(),
-        ])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap(),
-    );
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "cargo lambda watch did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let watch = watch_release(&env, &dir);
+    let port = watch.port;
     let stream = format!("logs-cursor.audit-{namespace}");
 
     let response =

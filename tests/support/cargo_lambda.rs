@@ -43,41 +43,19 @@ fn inherited_from_cargo_test(name: &str) -> bool {
     EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_")
 }
 
-/// Starts `cargo lambda watch` (the dev profile: the binary `cargo test` built) with the
-/// variables of `env`, logging to `log`; waits until it listens.
-pub fn watch(env: &[(String, String)], dir: &Path) -> Watch {
+/// `cargo lambda ARGS` from the venv's cargo-lambda, in the repository, without the
+/// variables `cargo test` gives this process (build scripts that declare
+/// `rerun-if-env-changed` on them, ring's among them, would rebuild the binary).
+pub fn command(args: &[&str]) -> Command {
     let venv_bin = super::repo_root().join("target/venv/bin");
     assert!(
         venv_bin.join("cargo-lambda").exists(),
         "cargo-lambda is missing: scripts/services.sh start installs it from tests/requirements.txt"
     );
-    let env_file = dir.join("lambda.env");
-    std::fs::write(
-        &env_file,
-        env.iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.join("watch.log")).unwrap();
     let mut command = Command::new("cargo");
     command
-        .args([
-            "lambda",
-            "watch",
-            "--ignore-changes",
-            "-A",
-            "127.0.0.1",
-            "-P",
-        ])
-        .arg(port.to_string())
-        .arg("--env-file")
-        .arg(&env_file)
+        .arg("lambda")
+        .args(args)
         .current_dir(super::repo_root())
         .env(
             "PATH",
@@ -92,7 +70,51 @@ pub fn watch(env: &[(String, String)], dir: &Path) -> Watch {
             command.env_remove(&name);
         }
     }
-    let child = command
+    command
+}
+
+/// Starts `cargo lambda watch` (the dev profile: the binary `cargo test` built) with the
+/// variables of `env`, logging to `dir/watch.log`; waits until it listens.
+pub fn watch(env: &[(String, String)], dir: &Path) -> Watch {
+    watch_profile(env, dir, false)
+}
+
+/// [`watch`] on the release binary (`scripts/test.sh` builds it first).
+pub fn watch_release(env: &[(String, String)], dir: &Path) -> Watch {
+    watch_profile(env, dir, true)
+}
+
+fn watch_profile(env: &[(String, String)], dir: &Path, release: bool) -> Watch {
+    let env_file = dir.join("lambda.env");
+    std::fs::write(
+        &env_file,
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.join("watch.log")).unwrap();
+    let port_text = port.to_string();
+    let env_path = env_file.to_string_lossy().into_owned();
+    let mut args = vec!["watch"];
+    if release {
+        args.push("--release");
+    }
+    args.extend([
+        "--ignore-changes",
+        "-A",
+        "127.0.0.1",
+        "-P",
+        &port_text,
+        "--env-file",
+        &env_path,
+    ]);
+    let child = command(&args)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .stdin(Stdio::null())
