@@ -82,39 +82,30 @@ impl Fixture {
         run_cli(&["poll", "--once"], &self.env(extra))
     }
 
-    async fn checkpoint(&self) -> HashMap<String, AttributeValue> {
+    /// The poller's item `poll#<namespace>#all#<kind>`, read consistently (`None` if absent).
+    async fn poll_item(&self, kind: &str) -> Option<HashMap<String, AttributeValue>> {
         let client = aws_sdk_dynamodb::Client::new(&services::moto_config().await);
         client
             .get_item()
             .table_name(&self.table)
             .key(
                 "pk",
-                AttributeValue::S(format!("poll#{}#all#checkpoint", self.namespace)),
+                AttributeValue::S(format!("poll#{}#all#{kind}", self.namespace)),
             )
             .consistent_read(true)
             .send()
             .await
             .unwrap()
             .item
-            .unwrap_or_default()
+    }
+
+    async fn checkpoint(&self) -> HashMap<String, AttributeValue> {
+        self.poll_item("checkpoint").await.unwrap_or_default()
     }
 
     /// The lease item (`poll#<namespace>#all#lease`).
     async fn lease(&self) -> HashMap<String, AttributeValue> {
-        let client = aws_sdk_dynamodb::Client::new(&services::moto_config().await);
-        client
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                AttributeValue::S(format!("poll#{}#all#lease", self.namespace)),
-            )
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .expect("a lease item")
+        self.poll_item("lease").await.expect("a lease item")
     }
 
     /// Lets a lease run out without waiting: its expiry becomes a moment ago, as if the
