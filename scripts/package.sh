@@ -12,7 +12,8 @@
 #   sam deploy --template-file template.yaml --resolve-s3 --capabilities CAPABILITY_IAM --guided
 #
 # Needs what `sam build` needs: rustup's aarch64-unknown-linux-gnu target, and cargo-lambda
-# with zig from target/venv (`scripts/services.sh install`); no Docker.
+# with zig from target/venv (`scripts/services.sh install`); no Docker. BOOTSTRAP=<path> zips
+# an arm64 binary built already (the one `sam build` made) instead of building it again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,16 +22,32 @@ export PATH="$ROOT/target/venv/bin:$PATH"
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
 name="cursor-audit-forwarder-$version-arm64"
 
-command -v cargo-lambda >/dev/null || { echo "cargo-lambda not found: run scripts/services.sh install" >&2; exit 1; }
-if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-    rustup target add aarch64-unknown-linux-gnu
-fi
-cargo lambda build --release --arm64 --bin cursor-audit-forwarder --output-format zip --quiet
-zip_built="target/lambda/cursor-audit-forwarder/bootstrap.zip"
-[ -s "$zip_built" ] || { echo "cargo lambda produced no $zip_built" >&2; exit 1; }
-
 mkdir -p "$DIST"
-cp "$zip_built" "$DIST/$name.zip"
+if [ -n "${BOOTSTRAP:-}" ]; then
+    # An arm64 `bootstrap` built already (scripts/test.sh passes the one `sam build` made):
+    # zipped as it is, executable, instead of building it a second time.
+    python3 - "$BOOTSTRAP" "$DIST/$name.zip" <<'PY'
+import sys, zipfile
+source, target = sys.argv[1], sys.argv[2]
+data = open(source, "rb").read()
+if data[:4] != b"\x7fELF" or int.from_bytes(data[18:20], "little") != 183:
+    sys.exit(f"{source} is not an aarch64 ELF binary")
+info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+info.external_attr = 0o100755 << 16
+info.compress_type = zipfile.ZIP_DEFLATED
+with zipfile.ZipFile(target, "w") as z:
+    z.writestr(info, data)
+PY
+else
+    command -v cargo-lambda >/dev/null || { echo "cargo-lambda not found: run scripts/services.sh install" >&2; exit 1; }
+    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+        rustup target add aarch64-unknown-linux-gnu
+    fi
+    cargo lambda build --release --arm64 --bin cursor-audit-forwarder --output-format zip --quiet
+    zip_built="target/lambda/cursor-audit-forwarder/bootstrap.zip"
+    [ -s "$zip_built" ] || { echo "cargo lambda produced no $zip_built" >&2; exit 1; }
+    cp "$zip_built" "$DIST/$name.zip"
+fi
 (cd "$DIST" && sha256sum "$name.zip" > "$name.zip.sha256")
 
 # The template, with each function's code taken from the zip instead of built from source.

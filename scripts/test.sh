@@ -90,7 +90,7 @@ echo "template checks and sam build in $((SECONDS - sam_started)) s; $bootstrap:
 
 step "scripts/package.sh (the arm64 zip, its SHA-256 and the template that deploys it)"
 package_started=$SECONDS
-DIST="$ROOT/target/dist" "$ROOT/scripts/package.sh"
+DIST="$ROOT/target/dist" BOOTSTRAP="$ROOT/$bootstrap" "$ROOT/scripts/package.sh"
 (
     cd "$ROOT/target/dist"
     sha256sum -c ./*.zip.sha256
