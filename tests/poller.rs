@@ -131,6 +131,27 @@ impl Fixture {
             .expect("expire the lease");
     }
 
+    /// The scheduled handler's settings for this fixture (cluster, table, fake API and its
+    /// key), plus `extra` flags.
+    fn lambda_args(&self, extra: &[&str]) -> cursor_audit_forwarder::config::LambdaArgs {
+        use clap::Parser;
+        let mut argv = vec![
+            "lambda",
+            "--es-url",
+            &self.engine.url,
+            "--namespace",
+            &self.namespace,
+            "--checkpoint-table",
+            &self.table,
+            "--cursor-api-url",
+            &self.api.url,
+            "--cursor-api-key",
+            API_KEY,
+        ];
+        argv.extend_from_slice(extra);
+        cursor_audit_forwarder::config::LambdaArgs::try_parse_from(argv).unwrap()
+    }
+
     /// A checkpoint that has collected everything before `until` (lease generation 0).
     async fn put_collected_until(&self, until: DateTime<Utc>) {
         self.put_checkpoint(&[
@@ -827,8 +848,6 @@ async fn without_a_cluster_it_prints_and_a_local_file_holds_the_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_the_deadline() {
-    use clap::Parser as _;
-    use cursor_audit_forwarder::config::LambdaArgs;
     use cursor_audit_forwarder::lambda::{Handlers, handle};
     use cursor_audit_forwarder::shipping::deadline::Deadline;
     let f = Fixture::new("deadline").await;
@@ -838,18 +857,7 @@ async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_
         TimeDelta::minutes(30),
         TimeDelta::minutes(2),
     ));
-    let args = LambdaArgs::try_parse_from([
-        "lambda",
-        "--es-url",
-        &f.engine.url,
-        "--namespace",
-        &f.namespace,
-        "--checkpoint-table",
-        &f.table,
-        "--cursor-api-url",
-        &f.api.url,
-        "--cursor-api-key",
-        API_KEY,
+    let args = f.lambda_args(&[
         // One request a minute: the second page's turn comes after the deadline.
         "--requests-per-minute",
         "1",
@@ -857,8 +865,7 @@ async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_
         "10",
         "--initial-lookback",
         "1h",
-    ])
-    .unwrap();
+    ]);
     let handlers = Handlers::build(args).await.unwrap();
     let schedule: serde_json::Value = serde_json::from_slice(
         &std::fs::read(support::repo_root().join("events/schedule.json")).unwrap(),
@@ -897,8 +904,6 @@ async fn the_scheduled_handler_stops_cleanly_when_the_next_request_slot_is_past_
 /// read): a run that loses a range to the API's retention, then a run with a revoked key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_poll_reports_retention_loss_and_failure_as_metrics() {
-    use clap::Parser;
-    use cursor_audit_forwarder::config::LambdaArgs;
     use cursor_audit_forwarder::lambda::{Handlers, handle_measured};
     use cursor_audit_forwarder::shipping::deadline::Deadline;
     use cursor_audit_forwarder::telemetry::metrics::InvocationMetrics;
@@ -907,22 +912,7 @@ async fn the_scheduled_poll_reports_retention_loss_and_failure_as_metrics() {
     f.put_collected_until(now - TimeDelta::days(40)).await;
     f.api
         .add_events([api_event("recent", now - TimeDelta::hours(1), "login")]);
-    let args = LambdaArgs::try_parse_from([
-        "lambda",
-        "--es-url",
-        &f.engine.url,
-        "--namespace",
-        &f.namespace,
-        "--checkpoint-table",
-        &f.table,
-        "--cursor-api-url",
-        &f.api.url,
-        "--cursor-api-key",
-        API_KEY,
-        "--max-window",
-        "30d",
-    ])
-    .unwrap();
+    let args = f.lambda_args(&["--max-window", "30d"]);
     let handlers = Handlers::build(args).await.unwrap();
     let schedule: serde_json::Value = serde_json::from_slice(
         &std::fs::read(support::repo_root().join("events/schedule.json")).unwrap(),

@@ -62,24 +62,8 @@ fn url_event(
 
 /// The archive's objects as (key, lines).
 async fn archived(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, Vec<String>)> {
-    let listing = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix("webhook/")
-        .send()
-        .await
-        .unwrap();
     let mut out = Vec::new();
-    for object in listing.contents() {
-        let key = object.key().unwrap().to_owned();
-        let body = s3
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
-        let bytes = body.body.collect().await.unwrap().into_bytes();
+    for (key, bytes) in services::object_bytes(s3, bucket, "webhook/").await {
         let mut text = String::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_string(&mut text)

@@ -257,6 +257,19 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
 
 /// Every object under `prefix`, as text.
 pub async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    object_bytes(s3, bucket, prefix)
+        .await
+        .into_iter()
+        .map(|(key, bytes)| (key, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect()
+}
+
+/// Every object under `prefix`, as bytes.
+pub async fn object_bytes(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, Vec<u8>)> {
     let listing = s3
         .list_objects_v2()
         .bucket(bucket)
@@ -275,7 +288,7 @@ pub async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec
             .await
             .unwrap();
         let bytes = body.body.collect().await.unwrap().into_bytes();
-        out.push((key, String::from_utf8_lossy(&bytes).into_owned()));
+        out.push((key, bytes.to_vec()));
     }
     out
 }
