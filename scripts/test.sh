@@ -13,6 +13,8 @@ cd "$ROOT"
 started=$(date +%s)
 
 step() { printf '\n==> %s\n' "$*"; }
+# One build from scratch: incremental state would only take disk (CI's disk is small).
+export CARGO_INCREMENTAL=0
 
 step "toolchain"
 for tool in cargo rustc python3 java mvn; do
@@ -34,6 +36,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 step "build (tests and release binary)"
 cargo build --release --quiet
 cargo test --no-run --quiet
+echo "target/: $(du -sh target | cut -f1); disk: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free"
 
 step "SAM template: cfn-lint, sam validate --lint, sam build (arm64 Lambda package)"
 # The tools come from tests/requirements.txt (target/venv); `sam build` runs cargo-lambda, which
