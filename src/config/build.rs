@@ -15,7 +15,7 @@ use super::s3::{CheckpointArgs, S3Args};
 use super::sink::SinkArgs;
 use super::webhook::WebhookArgs;
 use crate::admin_api::{
-    AnyPollStore, ApiKey, CursorApiClient, DynamoPollStore, FilePollStore, Poller,
+    AnyPollStore, ApiKey, CursorApiClient, DynamoPollStore, FilePollStore, Poller, TeamPollers,
 };
 use crate::geoip::{GeoIpSources, load_and_watch};
 use crate::normalize::{GeoIp, NormalizeOptions, Normalizer};
@@ -29,7 +29,7 @@ use crate::sources::NamedSources;
 use crate::webhook::{Archive, Tokens, WebhookReceiver};
 
 /// The shared AWS configuration, loaded now unless the caller has it already.
-async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
+pub(crate) async fn aws_or_load(aws: Option<&SdkConfig>) -> SdkConfig {
     match aws {
         Some(config) => config.clone(),
         None => crate::aws::load_config().await,
@@ -72,9 +72,12 @@ pub async fn shipper(
     normalizer_args: &NormalizerArgs,
     aws: Option<&SdkConfig>,
 ) -> Result<Shipper, ConfigError> {
+    let fields = sink.ship_fields();
+    let teams = sink.teams.load(aws).await?;
     Ok(Shipper {
         normalizer: normalizer(normalizer_args, aws).await?,
-        fields: Arc::new(sink.ship_fields()),
+        teams: super::teams::routes(teams.as_deref().unwrap_or_default(), &fields),
+        fields: Arc::new(fields),
         limits: sink.limits(),
         max_line_bytes: normalizer_args.max_line_bytes,
         max_inflated_bytes: normalizer_args.max_object_inflated_bytes,
@@ -240,46 +243,84 @@ pub enum PollerOutput<'a> {
     },
 }
 
-/// The Admin API poller: its client and key, its checkpoint and lease (in the DynamoDB
-/// table when one is set, else in `checkpoint_file`), named after the namespace and event
-/// filter so that pollers sharing a table stay apart. The key is checked first, before
-/// anything is fetched.
-pub async fn poller(
+/// The Admin API pollers, one per team (docs/teams.md; the single-team settings are one
+/// unnamed team): each with its client, key and pacer, its checkpoint and lease (in the
+/// DynamoDB table when one is set, else in `checkpoint_file`, one file per team), named so
+/// that pollers sharing a table stay apart, and its documents' namespace and tags. Keys
+/// are checked first, before anything is fetched.
+pub async fn pollers(
     cursor: &CursorArgs,
     sink: &SinkArgs,
     (checkpoint, checkpoint_file): (&CheckpointArgs, Option<&Path>),
     output: PollerOutput<'_>,
     aws: Option<&SdkConfig>,
-) -> Result<Poller<AnyPollStore>, ConfigError> {
+) -> Result<TeamPollers<AnyPollStore>, ConfigError> {
     let aws = &aws_or_load(aws).await;
-    let store = match (checkpoint.table(), checkpoint_file) {
-        (Some(table), _) => AnyPollStore::Dynamo(DynamoPollStore {
+    let teams = sink.teams.load(Some(aws)).await?;
+    let single_key = cursor.key_source(aws);
+    if teams.is_some() && single_key.is_some() {
+        return Err(ConfigError::Invalid(
+            "CURSOR_TEAMS lists the teams and their keys: unset CURSOR_API_KEY and CURSOR_API_KEY_SECRET_ARN".into(),
+        ));
+    }
+    let store = |name: String, team: Option<&str>| match (checkpoint.table(), checkpoint_file) {
+        (Some(table), _) => Ok(AnyPollStore::Dynamo(DynamoPollStore {
             client: aws_sdk_dynamodb::Client::new(aws),
             table: table.to_owned(),
-            name: cursor.poller_name(&sink.namespace),
-        }),
-        (None, Some(file)) => AnyPollStore::File(FilePollStore::new(file.to_path_buf())),
-        (None, None) => return Err(ConfigError::PollerNeedsTable),
+            name,
+            checkpoint_label: None,
+        })),
+        (None, Some(file)) => Ok(AnyPollStore::File(FilePollStore::new(match team {
+            Some(team) => super::teams::team_file(file, team),
+            None => file.to_path_buf(),
+        }))),
+        (None, None) => Err(ConfigError::PollerNeedsTable),
     };
-    let source = cursor.key_source(aws).ok_or(ConfigError::NoCursorKey)?;
-    let api = CursorApiClient::new(cursor.api_settings(), ApiKey::new(source))?;
+    let mut clients = Vec::new();
+    match &teams {
+        None => {
+            let source = single_key.ok_or(ConfigError::NoCursorKey)?;
+            let api = CursorApiClient::new(cursor.api_settings(), ApiKey::new(source))?;
+            clients.push((None, api, store(cursor.poller_name(&sink.namespace), None)?));
+        }
+        Some(teams) => {
+            for team in teams {
+                let mut settings = cursor.api_settings();
+                settings.event_types = team.event_types.clone().or(settings.event_types);
+                let api = CursorApiClient::new(settings, ApiKey::new(team.key_source(aws)))?;
+                let store = store(team.poller_name(cursor), Some(&team.name))?;
+                clients.push((Some(team), api, store));
+            }
+        }
+    }
     let (shipper, output) = match output {
         PollerOutput::Shared(shipper, output) => (shipper, output),
         PollerOutput::Own {
             normalizer,
             dry_run,
         } => (
-            shipper(sink, normalizer, Some(aws)).await?,
+            self::shipper(sink, normalizer, Some(aws)).await?,
             self::output(sink, dry_run, Some(aws)).await?,
         ),
     };
-    Ok(Poller {
-        api: Arc::new(api),
-        store: Arc::new(store),
-        shipper,
-        output,
-        settings: cursor.poll_settings(),
-    })
+    let pollers = clients
+        .into_iter()
+        .map(|(team, api, store)| {
+            let mut shipper = shipper.clone();
+            if let Some(team) = team {
+                shipper.teams.fixed = Some(Arc::new(team.ship_fields(&shipper.fields)));
+            }
+            Arc::new(Poller {
+                team: team.map(|t| t.name.clone()),
+                api: Arc::new(api),
+                store: Arc::new(store),
+                shipper,
+                output: output.clone(),
+                settings: cursor.poll_settings(),
+            })
+        })
+        .collect();
+    Ok(TeamPollers { pollers })
 }
 
 /// The webhook receiver, when `WEBHOOK_ARCHIVE_URI` is set: its tokens read now (a missing

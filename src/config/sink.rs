@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::parse::CommaList;
+use super::teams::TeamsArgs;
 use super::timeouts::SinkTimeouts;
 use super::validate::{between, parse_namespace, parse_pipeline};
 use crate::s3::DeadLetterPlace;
@@ -41,6 +42,10 @@ pub struct SinkArgs {
     /// Tags added to every document (comma-separated).
     #[arg(long, env = "TAGS", default_value = "forwarded,cursor-audit")]
     pub tags: CommaList,
+    /// The teams of a Cursor Organization: their namespaces and tags (and, for the
+    /// poller, their keys).
+    #[command(flatten)]
+    pub teams: TeamsArgs,
     /// S3 bucket for permanently rejected documents.
     #[arg(long, env = "DEAD_LETTER_BUCKET")]
     pub dead_letter_bucket: Option<String>,

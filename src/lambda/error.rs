@@ -23,6 +23,33 @@ pub enum HandlerError {
     /// The scheduled poll failed.
     #[error("poll failed (the checkpoint stays at the last acknowledged page): {0}")]
     PollFailed(PollError),
+    /// Some teams' polls failed (the others completed); each is named with why.
+    #[error(
+        "poll failed for {failed} of {total} teams (their checkpoints stay at the last acknowledged page): {details}"
+    )]
+    TeamsFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were polled.
+        total: usize,
+        /// `team NAME: why`, for each.
+        details: String,
+        /// The first failure's component (`errorType`).
+        first: &'static str,
+    },
+    /// A replay cannot be run as asked.
+    #[error("replay: {0}")]
+    Replay(String),
+}
+
+/// The component a poll failure names.
+pub(super) fn poll_error_type(error: &PollError) -> &'static str {
+    match error {
+        PollError::Api(_) => "CursorApi",
+        PollError::Checkpoint(_) | PollError::LeaseTakenOver => "Checkpoint",
+        PollError::Sink(_) | PollError::NotAcknowledged => "Elasticsearch",
+        PollError::Task(_) => "Poll",
+    }
 }
 
 impl HandlerError {
@@ -38,11 +65,9 @@ impl HandlerError {
                 ObjectError::Ship(ShipError::DeadlineNear { .. }) => "Timeout",
                 ObjectError::Ship(ShipError::Sink(_)) | ObjectError::Incomplete => "Elasticsearch",
             },
-            HandlerError::PollFailed(error) => match error {
-                PollError::Api(_) => "CursorApi",
-                PollError::Checkpoint(_) | PollError::LeaseTakenOver => "Checkpoint",
-                PollError::Sink(_) | PollError::NotAcknowledged => "Elasticsearch",
-            },
+            HandlerError::PollFailed(error) => poll_error_type(error),
+            HandlerError::TeamsFailed { first, .. } => first,
+            HandlerError::Replay(_) => "Replay",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The handlers, built once per process: the S3 path at start-up (on first use in a
 //! webhook-only function, which has no cluster), the webhook receiver at start-up when
-//! `WEBHOOK_ARCHIVE_URI` is set, the poller on the first scheduled event. Each invocation
+//! `WEBHOOK_ARCHIVE_URI` is set, the pollers on the first scheduled event or replay. Each invocation
 //! is dispatched on its shape and calls the same library code as the command line.
 
 use serde_json::Value;
@@ -8,7 +8,7 @@ use tokio::sync::OnceCell;
 
 use super::error::HandlerError;
 use super::invocation::{Invocation, classify};
-use crate::admin_api::{AnyPollStore, Poller};
+use crate::admin_api::{AnyPollStore, TeamPollers};
 use crate::config::build;
 use crate::config::{ConfigError, LambdaArgs};
 use crate::s3::{S3Forwarder, objects_of_s3_event};
@@ -23,7 +23,7 @@ pub struct Handlers {
     webhook: Option<WebhookReceiver>,
     pub(super) args: LambdaArgs,
     pub(super) aws: aws_config::SdkConfig,
-    pub(super) poller: OnceCell<Poller<AnyPollStore>>,
+    pub(super) pollers: OnceCell<TeamPollers<AnyPollStore>>,
 }
 
 impl Handlers {
@@ -37,7 +37,7 @@ impl Handlers {
             webhook,
             args,
             aws,
-            poller: OnceCell::new(),
+            pollers: OnceCell::new(),
         };
         if handlers.webhook.is_none() || handlers.args.sink.is_configured() {
             handlers.forwarder().await?;
@@ -88,6 +88,7 @@ pub async fn handle_measured(
         Invocation::S3(event) => objects_of_s3_event(event),
         Invocation::EventBridgeObject(object) => vec![object],
         Invocation::Schedule => return handlers.poll(deadline, metrics).await,
+        Invocation::Replay(request) => return handlers.replay(request, deadline, metrics).await,
         Invocation::FunctionUrl(request) => {
             metrics.handler = "webhook";
             let webhook = handlers

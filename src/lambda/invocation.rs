@@ -1,10 +1,12 @@
 //! Which kind of event arrived: an SQS batch, an S3 notification, an EventBridge "Object
-//! Created" event, the poller's schedule, or a function URL request (the webhook).
+//! Created" event, the poller's schedule, a replay (`{"replay": …}`), or a function URL
+//! request (the webhook).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
 
 use super::error::HandlerError;
+use super::poll::ReplayRequest;
 use crate::s3::{ObjectRef, S3Notification, object_of_eventbridge};
 use crate::webhook::FunctionUrlRequest;
 
@@ -19,6 +21,8 @@ pub enum Invocation {
     EventBridgeObject(ObjectRef),
     /// The poller's schedule.
     Schedule,
+    /// An operator's replay of a window.
+    Replay(ReplayRequest),
     /// A function URL request (payload format 2.0): the webhook.
     FunctionUrl(Box<FunctionUrlRequest>),
 }
@@ -37,6 +41,15 @@ pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
                     "a field has the wrong type".into()
                 };
                 HandlerError::UnknownEvent(format!("malformed function URL request: {detail}"))
+            });
+    }
+    if let Some(replay) = event.get("replay") {
+        return serde_json::from_value(replay.clone())
+            .map(Invocation::Replay)
+            .map_err(|err| {
+                HandlerError::Replay(format!(
+                    "expected {{\"replay\": {{\"from\": RFC 3339, \"to\": RFC 3339, \"team\": optional name}}}}: {err}"
+                ))
             });
     }
     let first_source = event
@@ -74,7 +87,7 @@ pub fn classify(event: Value) -> Result<Invocation, HandlerError> {
         other => format!("{other}").chars().take(200).collect(),
     };
     Err(HandlerError::UnknownEvent(format!(
-        "expected an SQS batch of S3 notifications, an S3 notification, an EventBridge Object Created event or a function URL request; got {shape}"
+        "expected an SQS batch of S3 notifications, an S3 notification, an EventBridge Object Created event, a replay or a function URL request; got {shape}"
     )))
 }
 
@@ -91,6 +104,16 @@ mod tests {
         let url = serde_json::json!({"version": "2.0", "rawPath": "/", "body": "{}",
             "isBase64Encoded": false, "requestContext": {"http": {"method": "POST"}}});
         assert!(matches!(classify(url).unwrap(), Invocation::FunctionUrl(_)));
+        let replay = serde_json::json!({"replay": {"from": "2026-11-29T00:00:00Z", "to": "2026-11-30T00:00:00Z", "team": "eng"}});
+        let Invocation::Replay(request) = classify(replay).unwrap() else {
+            panic!("not a replay")
+        };
+        assert_eq!(request.team.as_deref(), Some("eng"));
+        assert_eq!(request.to, crate::test_time::at("2026-11-30T00:00:00Z"));
+        let bad = classify(serde_json::json!({"replay": {"from": "yesterday"}}))
+            .unwrap_err()
+            .to_string();
+        assert!(bad.starts_with("replay: expected"), "{bad}");
         let err = classify(serde_json::json!({"foo": 1}))
             .unwrap_err()
             .to_string();

@@ -4,7 +4,7 @@
 pub mod error;
 pub mod handlers;
 pub mod invocation;
-mod poll;
+pub mod poll;
 
 use std::sync::Arc;
 

@@ -9,10 +9,12 @@ pub mod newest;
 pub mod raw_document;
 pub mod read_line;
 pub mod report;
+pub mod routes;
 pub mod shipper;
 
 pub use fields::{DATASET, Provenance, ShipFields, add_shipping_fields};
 pub use newest::NewestTimestamp;
 pub use read_line::{normalize_read_line, normalize_stream};
 pub use report::{ShipError, SourceReport};
+pub use routes::TeamRoutes;
 pub use shipper::Shipper;

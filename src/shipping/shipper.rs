@@ -17,6 +17,7 @@ use super::newest::NewestTimestamp;
 use super::raw_document::{RawDocument, raw_document};
 use super::read_line::normalize_read_line;
 use super::report::{ShipError, SourceReport};
+use super::routes::{TeamRoutes, route};
 use crate::error::SourceError;
 use crate::normalize::{EcsDocument, Ids, Normalized, Normalizer, format_millis};
 use crate::sink::{BatchLimits, BulkBatch, Output, ShipMode};
@@ -26,8 +27,10 @@ use crate::sink::{BatchLimits, BulkBatch, Output, ShipMode};
 pub struct Shipper {
     /// Turns lines into documents.
     pub normalizer: Arc<Normalizer>,
-    /// Data stream and tags.
+    /// Data stream and tags: the deployment's, those of the output's data stream.
     pub fields: Arc<ShipFields>,
+    /// Teams whose documents get their own namespace and tags (docs/teams.md).
+    pub teams: TeamRoutes,
     /// How large a batch grows.
     pub limits: BatchLimits,
     /// Longer lines become error documents.
@@ -51,6 +54,8 @@ pub(crate) enum Outgoing {
 /// when it normalized cleanly.
 pub(crate) struct LineDocument {
     pub(crate) id: Option<String>,
+    /// The data stream, when it is not the output's (a team's namespace).
+    pub(crate) index: Option<String>,
     pub(crate) body: Outgoing,
     pub(crate) newest: Option<String>,
 }
@@ -97,28 +102,40 @@ impl Shipper {
             Ids::Skipped => None,
         };
         let newest = (!normalized.has_error).then(|| normalized.document.timestamp.clone());
-        let body = self.body_of(normalized.document, bytes, offset, provenance, mode);
-        LineDocument { id, body, newest }
+        let (fields, index) = route(&self.teams, &self.fields, &normalized.document);
+        let body = self.body_of(
+            normalized.document,
+            fields,
+            (bytes, offset),
+            provenance,
+            mode,
+        );
+        LineDocument {
+            id,
+            index,
+            body,
+            newest,
+        }
     }
 
     /// The body of [`Shipper::document_of`].
     fn body_of(
         &self,
         mut document: EcsDocument,
-        bytes: &[u8],
-        offset: u64,
+        fields: &ShipFields,
+        (bytes, offset): (&[u8], u64),
         provenance: &Provenance,
         mode: &ShipMode,
     ) -> Outgoing {
         match mode {
             ShipMode::Forwarder { .. } => {
-                add_shipping_fields(&mut document, &self.fields, provenance, offset);
+                add_shipping_fields(&mut document, fields, provenance, offset);
                 Outgoing::Ecs(Box::new(document))
             }
             ShipMode::Cluster => Outgoing::Raw(Box::new(raw_document(
                 bytes,
                 format_millis(&chrono::Utc::now()),
-                &self.fields,
+                fields,
                 self.normalizer.preserves_original(),
                 provenance,
                 offset,
@@ -301,7 +318,12 @@ impl Shipper {
                     Ids::Computed => String::from_utf8_lossy(line.bytes),
                     Ids::Skipped => std::borrow::Cow::Borrowed(""),
                 };
-                batch.push(document.id, &document.body, &original, line.number);
+                batch.push(
+                    (document.id, document.index),
+                    &document.body,
+                    &original,
+                    line.number,
+                );
             }
             if batch.is_full(&self.limits) {
                 let full = std::mem::replace(&mut batch, next_batch());

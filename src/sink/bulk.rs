@@ -59,6 +59,8 @@ struct CreateAction<'a> {
 
 #[derive(Serialize)]
 struct CreateMeta<'a> {
+    #[serde(rename = "_index", skip_serializing_if = "Option::is_none")]
+    index: Option<&'a str>,
     #[serde(rename = "_id", skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
 }
@@ -69,10 +71,11 @@ impl BulkBatch {
         BulkBatch::default()
     }
 
-    /// Appends one document.
+    /// Appends one document with its `_id` and, when it is not the request's data stream
+    /// (a team's namespace), its `_index`.
     pub fn push<D: Serialize>(
         &mut self,
-        id: Option<String>,
+        (id, index): (Option<String>, Option<String>),
         document: &D,
         original: &str,
         line: u64,
@@ -81,7 +84,10 @@ impl BulkBatch {
         self.originals.extend_from_slice(original.as_bytes());
         let action_start = self.body.len();
         let action = CreateAction {
-            create: CreateMeta { id: id.as_deref() },
+            create: CreateMeta {
+                index: index.as_deref(),
+                id: id.as_deref(),
+            },
         };
         // Serializing plain maps and strings into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.body, &action);
@@ -240,8 +246,13 @@ mod tests {
     #[test]
     fn body_is_ndjson_create_actions() {
         let mut batch = BulkBatch::new();
-        batch.push(Some("id1".into()), &doc(json!({"a": 1})), "raw1", 1);
-        batch.push(None, &doc(json!({"b": 2})), "raw2", 3);
+        batch.push((Some("id1".into()), None), &doc(json!({"a": 1})), "raw1", 1);
+        batch.push(
+            (None, Some("logs-cursor.audit-eng".into())),
+            &doc(json!({"b": 2})),
+            "raw2",
+            3,
+        );
         assert_eq!(batch.len(), 2);
         assert_eq!(batch.last_line, 3);
         assert_eq!(batch.source(1), br#"{"b":2}"#);
@@ -253,13 +264,16 @@ mod tests {
             .unwrap();
         assert_eq!(
             text,
-            "{\"create\":{\"_id\":\"id1\"}}\n{\"a\":1}\n{\"create\":{}}\n{\"b\":2}\n"
+            "{\"create\":{\"_id\":\"id1\"}}\n{\"a\":1}\n{\"create\":{\"_index\":\"logs-cursor.audit-eng\"}}\n{\"b\":2}\n"
         );
         let mut subset = String::new();
         flate2::read::GzDecoder::new(&batch.gzip_body(Some(&[1])).unwrap()[..])
             .read_to_string(&mut subset)
             .unwrap();
-        assert_eq!(subset, "{\"create\":{}}\n{\"b\":2}\n");
+        assert_eq!(
+            subset,
+            "{\"create\":{\"_index\":\"logs-cursor.audit-eng\"}}\n{\"b\":2}\n"
+        );
     }
 
     #[test]
@@ -269,9 +283,14 @@ mod tests {
             max_actions: 3,
         };
         let mut batch = BulkBatch::new();
-        batch.push(None, &doc(json!({"a": 1})), "", 1);
+        batch.push((None, None), &doc(json!({"a": 1})), "", 1);
         assert!(!batch.is_full(&limits));
-        batch.push(None, &doc(json!({"a": "a long enough value"})), "", 2);
+        batch.push(
+            (None, None),
+            &doc(json!({"a": "a long enough value"})),
+            "",
+            2,
+        );
         assert!(batch.is_full(&limits));
     }
 

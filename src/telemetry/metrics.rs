@@ -63,6 +63,24 @@ pub struct InvocationMetrics {
     pub newest_event: Option<DateTime<Utc>>,
     /// The poller's health, for the alarms on silence and loss.
     pub poll: Option<PollHealth>,
+    /// Each named team's part (docs/teams.md): one more record each, with the `Team`
+    /// dimension.
+    pub teams: Vec<TeamMetrics>,
+}
+
+/// What one team of the list did in an invocation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamMetrics {
+    /// The team's name: the `Team` dimension.
+    pub team: String,
+    /// Its documents.
+    pub counts: Counts,
+    /// Its Admin API requests.
+    pub api_requests: u64,
+    /// The newest event it indexed.
+    pub newest_event: Option<DateTime<Utc>>,
+    /// Its poll's health (not for a replay).
+    pub poll: Option<PollHealth>,
 }
 
 /// What one poll says about the poller's health.
@@ -111,37 +129,40 @@ impl InvocationMetrics {
             metrics.push(("ObjectsFailed", "Count", json!(self.objects_failed)));
         }
         if let Some(poll) = &self.poll {
-            metrics.push(("PollSucceeded", "Count", json!(u8::from(poll.succeeded))));
-            if let Some(age) = poll.checkpoint_age_seconds {
-                metrics.push(("CheckpointAgeSeconds", "Seconds", json!(age)));
-            }
-            metrics.push((
-                "RetentionLostSeconds",
-                "Seconds",
-                json!(poll.retention_lost_seconds),
-            ));
+            push_poll_health(&mut metrics, poll);
         }
-        let mut record = Map::new();
-        record.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": now.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace,
-                    "Dimensions": [["FunctionName"]],
-                    "Metrics": metrics
-                        .iter()
-                        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
-                        .collect::<Vec<_>>(),
-                }],
-            }),
-        );
+        let mut record = emf_record(namespace, &["FunctionName"], &metrics, now);
         record.insert("FunctionName".into(), json!(function_name));
         record.insert("Handler".into(), json!(self.handler));
-        for (name, _, value) in metrics {
-            record.insert(name.into(), value);
-        }
         Value::Object(record)
+    }
+
+    /// One EMF record per named team, with dimensions `FunctionName` and `Team`:
+    /// EventsRead, EventsIndexed, DeadLettered, ApiRequests, LagSeconds and the poll's
+    /// PollSucceeded, CheckpointAgeSeconds and RetentionLostSeconds.
+    pub fn team_emf(&self, namespace: &str, function_name: &str, now: DateTime<Utc>) -> Vec<Value> {
+        self.teams
+            .iter()
+            .map(|team| {
+                let mut metrics: Vec<(&str, &str, Value)> = vec![
+                    ("EventsRead", "Count", json!(team.counts.read)),
+                    ("EventsIndexed", "Count", json!(team.counts.indexed)),
+                    ("DeadLettered", "Count", json!(team.counts.dead_lettered)),
+                    ("ApiRequests", "Count", json!(team.api_requests)),
+                ];
+                if let Some(lag) = lag_seconds(team.newest_event, now) {
+                    metrics.push(("LagSeconds", "Seconds", json!(lag)));
+                }
+                if let Some(poll) = &team.poll {
+                    push_poll_health(&mut metrics, poll);
+                }
+                let mut record = emf_record(namespace, &["FunctionName", "Team"], &metrics, now);
+                record.insert("FunctionName".into(), json!(function_name));
+                record.insert("Team".into(), json!(team.team));
+                record.insert("Handler".into(), json!(self.handler));
+                Value::Object(record)
+            })
+            .collect()
     }
 
     /// The one summary line of an invocation (the CLI's summary plus the API and lag).
@@ -178,8 +199,53 @@ impl InvocationMetrics {
         let record = self.emf(namespace, function_name, now);
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{record}").and_then(|()| out.flush());
+        let _ = writeln!(out, "{record}");
+        for team in self.team_emf(namespace, function_name, now) {
+            let _ = writeln!(out, "{team}");
+        }
+        let _ = out.flush();
     }
+}
+
+/// The poll's health metrics.
+fn push_poll_health(metrics: &mut Vec<(&str, &str, Value)>, poll: &PollHealth) {
+    metrics.push(("PollSucceeded", "Count", json!(u8::from(poll.succeeded))));
+    if let Some(age) = poll.checkpoint_age_seconds {
+        metrics.push(("CheckpointAgeSeconds", "Seconds", json!(age)));
+    }
+    metrics.push((
+        "RetentionLostSeconds",
+        "Seconds",
+        json!(poll.retention_lost_seconds),
+    ));
+}
+
+/// An EMF record declaring `metrics` under `dimensions`, with their values.
+fn emf_record(
+    namespace: &str,
+    dimensions: &[&str],
+    metrics: &[(&str, &str, Value)],
+    now: DateTime<Utc>,
+) -> Map<String, Value> {
+    let mut record = Map::new();
+    record.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dimensions],
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (name, _, value) in metrics {
+        record.insert((*name).into(), value.clone());
+    }
+    record
 }
 
 #[cfg(test)]
@@ -211,6 +277,7 @@ mod tests {
                 checkpoint_age_seconds: Some(3600.0),
                 retention_lost_seconds: 86_400.0,
             }),
+            teams: Vec::new(),
         };
         let now = at("2026-11-25T12:00:00Z");
         let record = metrics.emf("CursorAuditForwarder", "fn-poller", now);
@@ -255,5 +322,66 @@ mod tests {
         assert!(!names.contains(&"LagSeconds"));
         assert!(!names.contains(&"PollSucceeded"), "not a poll");
         assert_eq!(quiet["ObjectsFailed"], 0);
+    }
+
+    #[test]
+    fn each_team_gets_a_record_with_its_dimension() {
+        let now = at("2026-11-25T12:00:00Z");
+        let metrics = InvocationMetrics {
+            handler: "poller",
+            teams: vec![
+                TeamMetrics {
+                    team: "eng".into(),
+                    counts: Counts {
+                        read: 3,
+                        indexed: 3,
+                        ..Counts::default()
+                    },
+                    api_requests: 2,
+                    newest_event: Some(at("2026-11-25T11:59:00Z")),
+                    poll: Some(PollHealth {
+                        succeeded: true,
+                        checkpoint_age_seconds: Some(60.0),
+                        retention_lost_seconds: 0.0,
+                    }),
+                },
+                TeamMetrics {
+                    team: "ops".into(),
+                    poll: Some(PollHealth::default()),
+                    ..TeamMetrics::default()
+                },
+            ],
+            ..InvocationMetrics::default()
+        };
+        let records = metrics.team_emf("N", "fn-poller", now);
+        assert_eq!(records.len(), 2);
+        let eng = &records[0];
+        assert_eq!(
+            eng["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName", "Team"]])
+        );
+        assert_eq!(
+            (&eng["Team"], &eng["FunctionName"]),
+            (&json!("eng"), &json!("fn-poller"))
+        );
+        assert_eq!(eng["EventsIndexed"], 3);
+        assert_eq!(eng["LagSeconds"], 60.0);
+        assert_eq!(eng["PollSucceeded"], 1);
+        assert_eq!(records[1]["PollSucceeded"], 0);
+        for record in &records {
+            for entry in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+            {
+                let name = entry["Name"].as_str().unwrap();
+                assert!(record[name].is_number(), "{name} declared but missing");
+            }
+        }
+        // Without named teams there is no team record.
+        assert!(
+            InvocationMetrics::default()
+                .team_emf("N", "f", now)
+                .is_empty()
+        );
     }
 }

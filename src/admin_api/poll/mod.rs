@@ -13,10 +13,14 @@
 //! - Starts are clamped inside the API's 30 days; a clamp that skips time is logged with the
 //!   exact range lost.
 //! - A lease (with a fencing generation) keeps two pollers from running at once.
+//! - A replay (replay.rs) pages a given window under the same lease, keeping its progress
+//!   apart from the live checkpoint, which it never moves.
 
 mod lease;
 pub mod page_batches;
+pub mod replay;
 pub mod report;
+pub mod teams;
 pub mod windows;
 
 use std::sync::Arc;
@@ -31,15 +35,17 @@ use self::report::{PollError, PollOutcome, PollReport, StopReason};
 use self::windows::{PollSettings, next_window, whole_millis};
 use crate::admin_api::client::CursorApiClient;
 use crate::admin_api::client::error::CursorApiError;
-use crate::admin_api::client::wire::rfc3339;
+use crate::admin_api::client::wire::{Window, rfc3339};
 use crate::admin_api::store::{Lease, LeaseAttempt, PollCheckpoint, PollStore, WindowProgress};
 use crate::shipping::Shipper;
 use crate::shipping::deadline::Deadline;
-use crate::sink::{BulkBatch, Counts, Output, ShipMode};
+use crate::sink::{BulkBatch, Output, ShipMode};
 
 /// Everything a run needs, built once per process.
 #[derive(Debug)]
 pub struct Poller<S: PollStore> {
+    /// The team's name (docs/teams.md); `None` for the single-team settings.
+    pub team: Option<String>,
     /// The Admin API.
     pub api: Arc<CursorApiClient>,
     /// The checkpoint and the lease.
@@ -52,9 +58,10 @@ pub struct Poller<S: PollStore> {
     pub settings: PollSettings,
 }
 
-/// What one run pages with: its lease, the lease keeper, the deadline, and what the
-/// cluster gets.
-struct Run<'a> {
+/// What one run pages with: its store, its lease, the lease keeper, the deadline, and what
+/// the cluster gets.
+struct Run<'a, S> {
+    store: &'a S,
     lease: Option<&'a Lease>,
     keeper: Option<&'a LeaseKeeper>,
     deadline: Deadline,
@@ -76,24 +83,24 @@ impl<E: Into<PollError>> From<E> for Interrupted {
 impl<S: PollStore> Poller<S> {
     /// One run: lease, windows, pages, checkpoint; never panics, always reports.
     pub async fn poll_once(&self, deadline: Deadline) -> PollReport {
+        self.run(self.store.clone(), None, deadline).await
+    }
+
+    /// Re-reads `range` (validated by [`replay::replay_window`]) under the live lease,
+    /// with its own progress: an interrupted replay resumes, a finished one starts over
+    /// when asked again, and the live checkpoint never moves.
+    pub async fn replay(&self, range: Window, deadline: Deadline) -> PollReport {
+        let store = Arc::new(self.store.with_checkpoint(&replay::label(&range)));
+        self.run(store, Some(range), deadline).await
+    }
+
+    async fn run(&self, store: Arc<S>, replay: Option<Window>, deadline: Deadline) -> PollReport {
         let started = Instant::now();
         let requests_before = self.api.stats.requests.load(Ordering::Relaxed);
         let throttled_before = self.api.stats.throttled.load(Ordering::Relaxed);
         let retries_before = self.api.stats.retries.load(Ordering::Relaxed);
-        let mut report = PollReport {
-            counts: Counts::default(),
-            requests: 0,
-            throttled: 0,
-            api_retries: 0,
-            pages: 0,
-            windows: 0,
-            collected_until: None,
-            newest_event: None,
-            outcome: PollOutcome::CaughtUp,
-            seconds: 0.0,
-            retention_lost_seconds: 0.0,
-        };
-        let lease = match self.take_lease().await {
+        let mut report = PollReport::new(self.team.clone(), replay);
+        let lease = match self.take_lease(&*store).await {
             Ok(lease) => lease,
             Err(outcome) => {
                 report.outcome = outcome;
@@ -106,20 +113,27 @@ impl<S: PollStore> Poller<S> {
         }
         let keeper = lease.as_ref().map(|lease| {
             LeaseKeeper::start(
-                self.store.clone(),
+                store.clone(),
                 lease.clone(),
                 self.settings.lease_duration,
                 self.api.clone(),
             )
         });
-        let result = self
-            .run_windows(lease.as_ref(), keeper.as_ref(), deadline, &mut report)
-            .await;
+        let result = {
+            let run = Run {
+                store: &*store,
+                lease: lease.as_ref(),
+                keeper: keeper.as_ref(),
+                deadline,
+                mode: self.output.mode(deadline.for_batch()).await,
+            };
+            self.run_windows(&run, replay, &mut report).await
+        };
         if let Some(mut keeper) = keeper {
             keeper.stop().await;
         }
         if let Some(lease) = &lease
-            && let Err(err) = self.store.release(lease, self.api.pacer.last_start()).await
+            && let Err(err) = store.release(lease, self.api.pacer.last_start()).await
         {
             tracing::warn!(error = %err, "could not release the lease; it expires by itself");
         }
@@ -136,19 +150,18 @@ impl<S: PollStore> Poller<S> {
     }
 
     /// The lease, or (a dry run) none; `Err` is the run's outcome when it cannot be had.
-    async fn take_lease(&self) -> Result<Option<Lease>, PollOutcome> {
+    async fn take_lease(&self, store: &S) -> Result<Option<Lease>, PollOutcome> {
         if self.output.is_dry_run() {
             return Ok(None);
         }
-        match self
-            .store
+        match store
             .acquire(&lease_owner(), self.settings.lease_duration)
             .await
         {
             Ok(LeaseAttempt::Acquired(lease)) => Ok(Some(lease)),
             Ok(LeaseAttempt::Held { owner, expires_at }) => {
-                tracing::info!(holder = %owner, expires_at = ?expires_at.map(DateTime::<Utc>::from),
-                    state = %self.store.describe(), "another poller holds the lease; nothing to do");
+                tracing::info!(team = self.team.as_deref(), holder = %owner, expires_at = ?expires_at.map(DateTime::<Utc>::from),
+                    state = %store.describe(), "another poller holds the lease; nothing to do");
                 Err(PollOutcome::LeaseHeld { owner, expires_at })
             }
             Err(err) => Err(PollOutcome::Failed(err.into())),
@@ -157,20 +170,25 @@ impl<S: PollStore> Poller<S> {
 
     async fn run_windows(
         &self,
-        lease: Option<&Lease>,
-        keeper: Option<&LeaseKeeper>,
-        deadline: Deadline,
+        run: &Run<'_, S>,
+        replay: Option<Window>,
         report: &mut PollReport,
     ) -> Result<(), Interrupted> {
-        let mode = self.output.mode(deadline.for_batch()).await;
-        let run = Run {
-            lease,
-            keeper,
-            deadline,
-            mode,
+        let mut checkpoint = run.store.load().await?;
+        // A replay ends at its window's end and starts at its start (or where an
+        // interrupted run of it stopped); the live poll ends at the run's start.
+        let run_end = match replay {
+            Some(range) => {
+                if checkpoint.collected_until.is_none() && checkpoint.window.is_none() {
+                    checkpoint.collected_until = Some(range.start);
+                } else {
+                    tracing::info!(team = self.team.as_deref(), collected_until = ?checkpoint.collected_until.map(rfc3339),
+                        "resuming a replay an earlier run did not finish");
+                }
+                range.end
+            }
+            None => whole_millis(Utc::now()),
         };
-        let run_end = whole_millis(Utc::now());
-        let mut checkpoint = self.store.load().await?;
         report.collected_until = checkpoint.collected_until;
         report.newest_event = checkpoint.newest_event;
         if let Some(collected) = checkpoint.collected_until
@@ -178,7 +196,7 @@ impl<S: PollStore> Poller<S> {
         {
             tracing::warn!(collected_until = %rfc3339(collected), "the checkpoint is in the future (clock skew?); only the overlap is re-read");
         }
-        let mut apply_overlap = true;
+        let mut apply_overlap = replay.is_none();
         loop {
             let Some(next) = next_window(
                 &checkpoint,
@@ -187,7 +205,7 @@ impl<S: PollStore> Poller<S> {
                 run_end,
                 apply_overlap,
             ) else {
-                return Ok(());
+                return self.finish(run, replay).await;
             };
             if let Some(lost) = next.lost {
                 report.retention_lost_seconds +=
@@ -201,7 +219,7 @@ impl<S: PollStore> Poller<S> {
                 tracing::info!(window = %next.progress.window, page = next.progress.next_page,
                     "resuming a window an earlier run did not finish");
             }
-            self.page_window(next.progress, &mut checkpoint, &run, report)
+            self.page_window(next.progress, &mut checkpoint, run, report)
                 .await?;
         }
     }
@@ -211,10 +229,11 @@ impl<S: PollStore> Poller<S> {
         &self,
         mut progress: WindowProgress,
         checkpoint: &mut PollCheckpoint,
-        run: &Run<'_>,
+        run: &Run<'_, S>,
         report: &mut PollReport,
     ) -> Result<(), Interrupted> {
         let Run {
+            store,
             lease,
             keeper,
             deadline,
@@ -286,13 +305,24 @@ impl<S: PollStore> Poller<S> {
                 checkpoint.window = Some(progress);
             }
             if let Some(lease) = lease {
-                self.store.save(lease, checkpoint).await?;
+                store.save(lease, checkpoint).await?;
             }
             report.collected_until = checkpoint.collected_until;
             if finished {
                 return Ok(());
             }
         }
+    }
+
+    /// The end of a run that caught up: a finished replay clears its progress, so asking
+    /// for the same window again replays it again.
+    async fn finish(&self, run: &Run<'_, S>, replay: Option<Window>) -> Result<(), Interrupted> {
+        if let (Some(range), Some(lease)) = (replay, run.lease) {
+            run.store.save(lease, &PollCheckpoint::default()).await?;
+            tracing::info!(team = self.team.as_deref(), from = %rfc3339(range.start), to = %rfc3339(range.end),
+                "replay finished");
+        }
+        Ok(())
     }
 
     async fn deliver(

@@ -63,7 +63,12 @@ impl Iterator for PageBatches<'_> {
             if let Some(timestamp) = &document.newest {
                 self.newest.offer(timestamp);
             }
-            batch.push(document.id, &document.body, raw, self.first + index);
+            batch.push(
+                (document.id, document.index),
+                &document.body,
+                raw,
+                self.first + index,
+            );
             if batch.is_full(&self.shipper.limits) {
                 return Some(batch);
             }

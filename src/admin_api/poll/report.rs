@@ -29,6 +29,9 @@ pub enum PollError {
     /// Another poller took the lease over while this one paged.
     #[error("the lease was taken over by another poller")]
     LeaseTakenOver,
+    /// The team's run ended without a report (its task was cancelled or panicked).
+    #[error("the poll stopped unexpectedly: {0}")]
+    Task(String),
 }
 
 impl Retryable for PollError {
@@ -36,7 +39,10 @@ impl Retryable for PollError {
         match self {
             PollError::Api(err) => err.is_retryable(),
             PollError::Checkpoint(err) => err.is_retryable(),
-            PollError::Sink(_) | PollError::NotAcknowledged | PollError::LeaseTakenOver => true,
+            PollError::Sink(_)
+            | PollError::NotAcknowledged
+            | PollError::LeaseTakenOver
+            | PollError::Task(_) => true,
         }
     }
 }
@@ -90,6 +96,10 @@ impl PollOutcome {
 /// What one run did.
 #[derive(Debug)]
 pub struct PollReport {
+    /// The team (docs/teams.md); `None` for the single-team settings.
+    pub team: Option<String>,
+    /// The window re-read, for a replay.
+    pub replay: Option<Window>,
     /// What was read and delivered.
     pub counts: Counts,
     /// HTTP requests to the Admin API (retries included).
@@ -116,6 +126,25 @@ pub struct PollReport {
 }
 
 impl PollReport {
+    /// The report of a run that has done nothing yet.
+    pub fn new(team: Option<String>, replay: Option<Window>) -> PollReport {
+        PollReport {
+            team,
+            replay,
+            counts: Counts::default(),
+            requests: 0,
+            throttled: 0,
+            api_retries: 0,
+            pages: 0,
+            windows: 0,
+            collected_until: None,
+            newest_event: None,
+            outcome: PollOutcome::CaughtUp,
+            seconds: 0.0,
+            retention_lost_seconds: 0.0,
+        }
+    }
+
     /// True unless the run failed (a held lease or a clean stop are fine).
     pub fn succeeded(&self) -> bool {
         !matches!(self.outcome, PollOutcome::Failed(_))
@@ -135,6 +164,12 @@ impl PollReport {
     /// The poll summary line: the ship summary plus the API's figures.
     pub fn summary_line(&self) -> String {
         let mut line = crate::telemetry::metrics::summary_line(&self.counts, self.seconds);
+        if let Some(team) = &self.team {
+            line.push_str(&format!(" team={team}"));
+        }
+        if let Some(range) = &self.replay {
+            line.push_str(&format!(" replay={range}"));
+        }
         line.push_str(&format!(
             " requests={} throttled={} pages={} windows={} outcome={}",
             self.requests,
@@ -152,15 +187,19 @@ impl PollReport {
     /// Logs how the run ended.
     pub fn log_outcome(&self) {
         let collected_until = self.collected_until.map(rfc3339).unwrap_or_default();
+        let team = self.team.as_deref();
+        let replay = self.replay.map(|range| range.to_string());
         match &self.outcome {
-            PollOutcome::CaughtUp => tracing::info!(%collected_until, requests = self.requests,
-                pages = self.pages, read = self.counts.read, "poll caught up"),
-            PollOutcome::Stopped(reason) => tracing::warn!(%collected_until, %reason,
+            PollOutcome::CaughtUp => {
+                tracing::info!(team, replay, %collected_until, requests = self.requests,
+                pages = self.pages, read = self.counts.read, "poll caught up")
+            }
+            PollOutcome::Stopped(reason) => tracing::warn!(team, replay, %collected_until, %reason,
                 "poll stopped before catching up; the next run continues"),
             PollOutcome::LeaseHeld { owner, .. } => {
-                tracing::info!(holder = %owner, "another poller is running; this run did nothing")
+                tracing::info!(team, replay, holder = %owner, "another poller is running; this run did nothing")
             }
-            PollOutcome::Failed(error) => tracing::error!(%collected_until, %error,
+            PollOutcome::Failed(error) => tracing::error!(team, replay, %collected_until, %error,
                 retryable = error.is_retryable(), "poll failed; the checkpoint stays at the last acknowledged page"),
         }
     }

@@ -25,6 +25,13 @@ impl PollStore for AnyPollStore {
         }
     }
 
+    fn with_checkpoint(&self, label: &str) -> AnyPollStore {
+        match self {
+            AnyPollStore::Dynamo(store) => AnyPollStore::Dynamo(store.with_checkpoint(label)),
+            AnyPollStore::File(store) => AnyPollStore::File(store.with_checkpoint(label)),
+        }
+    }
+
     async fn acquire(
         &self,
         owner: &str,

@@ -22,8 +22,11 @@ pub struct DynamoPollStore {
     pub client: aws_sdk_dynamodb::Client,
     /// The checkpoint table (`CHECKPOINT_TABLE`).
     pub table: String,
-    /// Tells pollers apart when several share a table (namespace and event filter).
+    /// Tells pollers apart when several share a table (namespace and event filter, or
+    /// the team).
     pub name: String,
+    /// The checkpoint's label when it is not the live one (a replay's).
+    pub checkpoint_label: Option<String>,
 }
 
 fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
@@ -46,7 +49,10 @@ impl DynamoPollStore {
     }
 
     fn checkpoint_pk(&self) -> String {
-        format!("poll#{}#checkpoint", self.name)
+        match &self.checkpoint_label {
+            Some(label) => format!("poll#{}#{label}", self.name),
+            None => format!("poll#{}#checkpoint", self.name),
+        }
     }
 
     fn error(&self, pk: String, message: String) -> CheckpointError {
@@ -99,6 +105,13 @@ impl DynamoPollStore {
 impl PollStore for DynamoPollStore {
     fn describe(&self) -> String {
         format!("DynamoDB table {} ({})", self.table, self.checkpoint_pk())
+    }
+
+    fn with_checkpoint(&self, label: &str) -> DynamoPollStore {
+        DynamoPollStore {
+            checkpoint_label: Some(label.to_owned()),
+            ..self.clone()
+        }
     }
 
     async fn acquire(

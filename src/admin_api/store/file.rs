@@ -15,6 +15,8 @@ use crate::aws::dynamo::CheckpointError;
 #[derive(Debug)]
 pub struct FilePollStore {
     path: PathBuf,
+    /// The lease file: `<path>.lease` of the live checkpoint's path.
+    lease: PathBuf,
     /// The locked lease file while the lease is held.
     lock: Mutex<Option<std::fs::File>>,
 }
@@ -23,15 +25,14 @@ impl FilePollStore {
     /// State in `path`; the lease is a lock on `<path>.lease`.
     pub fn new(path: PathBuf) -> FilePollStore {
         FilePollStore {
+            lease: suffixed(&path, ".lease"),
             path,
             lock: Mutex::new(None),
         }
     }
 
     fn lease_path(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".lease");
-        PathBuf::from(name)
+        self.lease.clone()
     }
 
     fn error(&self, path: &Path, message: impl std::fmt::Display) -> CheckpointError {
@@ -40,6 +41,13 @@ impl FilePollStore {
             message: message.to_string(),
         }
     }
+}
+
+/// `path` with `suffix` appended to its name.
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// The file's content.
@@ -85,6 +93,14 @@ impl FilePollStore {
 impl PollStore for FilePollStore {
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
+    }
+
+    fn with_checkpoint(&self, label: &str) -> FilePollStore {
+        FilePollStore {
+            path: suffixed(&self.path, &format!(".{label}")),
+            lease: self.lease.clone(),
+            lock: Mutex::new(None),
+        }
     }
 
     async fn acquire(

@@ -4,6 +4,8 @@
 //! Two stores implement [`PollStore`]: DynamoDB (two items, `poll#<name>#checkpoint` and
 //! `poll#<name>#lease`, written with conditional expressions) and a local file (the
 //! checkpoint as JSON, replaced atomically; the lease as an OS file lock on a sibling file).
+//! A replay keeps its progress beside the checkpoint (`poll#<name>#replay#<from>-<to>`, or
+//! `<file>.replay#<from>-<to>`) under the same lease.
 //!
 //! The lease carries a generation number that grows with every acquisition; checkpoint
 //! writes are conditional on it (a fencing token), so a poller that lost its lease (a long
@@ -76,6 +78,11 @@ pub enum LeaseAttempt {
 pub trait PollStore: Send + Sync + 'static {
     /// Where the state lives, for logs.
     fn describe(&self) -> String;
+
+    /// The same lease with another checkpoint, kept under `label` (a replay's progress).
+    fn with_checkpoint(&self, label: &str) -> Self
+    where
+        Self: Sized;
 
     /// Takes the lease for `duration` unless another poller holds an unexpired one.
     fn acquire(
