@@ -139,7 +139,7 @@ if [ ${#extra[@]} -eq 0 ]; then
         || { grep -v UserWarning target/deploy.log | tail -n 80 >&2; exit 1; }
     sed -n '/^### Policy statements/,$p' target/deploy.log
 
-    step "scripts/demo.sh (the README's local pipeline: S3 → SQS → handler under cargo-lambda → engine)"
+    step "scripts/demo.sh (docs/development.md's local pipeline: S3 → SQS → handler under cargo-lambda → engine)"
     "$ROOT/scripts/demo.sh" > target/demo.log 2>&1 || { tail -n 40 target/demo.log >&2; exit 1; }
     tail -n 2 target/demo.log
 fi

@@ -28,7 +28,9 @@ fn keys() -> Vec<String> {
     ]
 }
 
-fn proxy(name: &str, lifetime_seconds: Option<f64>, bulk_delay_seconds: f64) -> SigV4Proxy {
+/// `issued`: the advertised lifetime of the credentials `GET /credentials` issues, and how
+/// long the proxy accepts them.
+fn proxy(name: &str, issued: Option<(f64, f64)>, bulk_delay_seconds: f64) -> SigV4Proxy {
     let keys = keys();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     SigV4Proxy::start(
@@ -37,7 +39,8 @@ fn proxy(name: &str, lifetime_seconds: Option<f64>, bulk_delay_seconds: f64) -> 
             upstream: &services::opensearch_url(),
             region: REGION,
             keys: &keys,
-            lifetime_seconds,
+            lifetime_seconds: issued.map(|(lifetime, _)| lifetime),
+            accepted_seconds: issued.map(|(_, accepted)| accepted),
             bulk_delay_seconds,
         },
     )
@@ -293,13 +296,15 @@ async fn wrong_missing_or_unsigned_credentials_are_refused_and_nothing_is_acknow
 async fn expiring_role_credentials_are_refreshed_during_a_long_ship() {
     let engine = Engine::opensearch();
     // The proxy doubles as the container credentials endpoint (what Lambda, ECS and the SDK's
-    // chain use for role credentials): each call issues new temporary credentials, accepted
-    // until they expire 61 s later. The forwarder fetches again when less than 60 s are
-    // left, so credentials go stale after a second; the ship below takes several.
-    let proxy = proxy("sigv4role", Some(61.0), 0.4);
+    // chain use for role credentials): each call issues new temporary credentials that
+    // advertise an expiry 61 s away. The forwarder fetches again when less than 60 s are
+    // left, so it should stop using a set after about a second. The proxy refuses every set
+    // 3 s after issuing it (a compressed clock), and the ship below takes well over 3 s: a
+    // forwarder that kept stale credentials would be refused (403) and fail the ship.
+    let proxy = proxy("sigv4role", Some((61.0, 3.0)), 0.4);
     let namespace = services::unique_namespace("sigv4role");
     let stream = format!("logs-cursor.audit-{namespace}");
-    let lines = generated(1000, 23);
+    let lines = generated(2000, 23);
     let path = write_events(&scratch_dir("sigv4role"), "events.jsonl.gz", &lines, true);
     let endpoint = format!("{}/credentials", proxy.url);
     let env = signed_env(
@@ -310,9 +315,12 @@ async fn expiring_role_credentials_are_refreshed_during_a_long_ship() {
     let started = std::time::Instant::now();
     let run = cli(&["ship", path.to_str().unwrap()], &env).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.summary("indexed"), 1000);
-    assert_eq!(engine.count(&stream).await, 1000);
-    assert!(started.elapsed().as_secs_f64() > 4.0);
+    assert_eq!(run.summary("indexed"), 2000);
+    assert_eq!(engine.count(&stream).await, 2000);
+    assert!(
+        started.elapsed().as_secs_f64() > 2.0 * 3.0,
+        "the ship must outlive two sets of credentials"
+    );
 
     let requests = proxy.requests();
     let issued: BTreeSet<String> = requests

@@ -561,6 +561,105 @@ fn without_a_cluster_ship_prints_the_documents_it_would_index() {
     assert_eq!(run.code, Some(1));
 }
 
+/// The `Authorization` header of an ES API key given as `id:key`.
+fn api_key_header(id_and_key: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "ApiKey {}",
+        base64::engine::general_purpose::STANDARD.encode(id_and_key)
+    )
+}
+
+/// A key rotation while the process runs (a warm function): the secret gets a new key and
+/// the cluster stops accepting the old one. The next request is refused (401), the
+/// connection reads `ES_SECRET_ARN` again, sends that request once more with the new key,
+/// and shipping goes on without a restart and without losing or repeating a document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_cluster_secret_is_read_again_on_a_401_and_shipping_goes_on() {
+    use clap::Parser;
+    use cursor_audit_forwarder::config::{LambdaArgs, build};
+    services::export_aws_env();
+    let engine = Engine::new();
+    let proxy = FaultProxy::start(&engine.url);
+    let namespace = services::unique_namespace("rotate");
+    let stream = format!("logs-cursor.audit-{namespace}");
+    setup(&env_with(&[("ES_URL", &engine.url)]));
+    let (old, new) = ("rotid1:OldKeyValue", "rotid2:NewKeyValue");
+    proxy.require_authorization(Some(api_key_header(old)));
+    let secret = |key: &str| json!({"api_key": key}).to_string();
+    let arn = services::create_secret(&format!("es-{namespace}"), &secret(old)).await;
+    // The URL as a flag: it wins over an `ES_URL` this process may have in its environment.
+    let args = LambdaArgs::try_parse_from([
+        "lambda",
+        "--es-url",
+        &proxy.url,
+        "--es-secret-arn",
+        &arn,
+        "--namespace",
+        &namespace,
+        "--bulk-max-actions",
+        "10",
+    ])
+    .unwrap();
+    let job = build::named_sources(
+        &[],
+        false,
+        &args.normalizer,
+        &args.sink,
+        &args.s3,
+        &args.checkpoint,
+    )
+    .await
+    .unwrap();
+    let dir = scratch_dir("rotate");
+    let ship_file = |name: &str, lines: Vec<String>| {
+        let path = write_events(&dir, name, &lines, false);
+        path.to_str().unwrap().to_owned()
+    };
+    let before = ship_file("before.jsonl", generated(20, 41));
+    let report = job.ship_all(&[before], &|_, _, _| {}).await;
+    assert!(report.succeeded(), "{:?}", report.failures);
+    assert_eq!(report.counts.indexed, 20);
+
+    // Rotate: the new key into the secret, then the old one invalidated.
+    services::secrets()
+        .await
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(secret(new))
+        .send()
+        .await
+        .unwrap();
+    proxy.require_authorization(Some(api_key_header(new)));
+    let rotated_at = proxy.requests().len();
+
+    let after = ship_file("after.jsonl", generated(30, 42));
+    let report = job.ship_all(&[after], &|_, _, _| {}).await;
+    assert!(report.succeeded(), "{:?}", report.failures);
+    assert_eq!(report.counts.indexed, 30);
+    assert_eq!(report.counts.failed, 0);
+    engine.refresh(&stream).await;
+    assert_eq!(engine.count(&stream).await, 50);
+
+    // Exactly one request went out with the old key after the rotation (refused), the
+    // same bulk request was sent again with the new key, and every later one used it.
+    let since: Vec<_> = proxy.requests().split_off(rotated_at);
+    let keys: Vec<&str> = since
+        .iter()
+        .map(|r| r.header("authorization").unwrap_or_default())
+        .collect();
+    let (old_header, new_header) = (api_key_header(old), api_key_header(new));
+    assert_eq!(keys[0], old_header, "{keys:?}");
+    assert!(keys[1..].iter().all(|k| *k == new_header), "{keys:?}");
+    assert_eq!(since[0].path, since[1].path);
+    assert_eq!(since[0].body, since[1].body);
+    assert_eq!(
+        since.len(),
+        1 + 3,
+        "one refused request and three batches of 10"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_secrets_manager_and_bounded_batches() {
     use std::io::Read;

@@ -42,6 +42,13 @@ enum Command {
     CheckFidelity(check_fidelity::CheckFidelityArgs),
 }
 
+/// The command line's definition: every command with its flags, environment variables and
+/// defaults (what docs/configuration.md lists; tests/config_reference.rs compares the two).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+}
+
 /// The exit code of a configuration error.
 const EXIT_CONFIG: u8 = 2;
 

@@ -22,8 +22,8 @@ use crate::normalize::{GeoIp, NormalizeOptions, Normalizer};
 use crate::s3::{ObjectProgressStore, S3Forwarder};
 use crate::shipping::Shipper;
 use crate::sink::{
-    DeadLetter, EsConnection, EsSink, Output, SigV4Signer, SigningRegion, StdoutSink,
-    default_backoff,
+    CredentialSource, DeadLetter, EsConnection, EsSink, Output, SigV4Signer, SigningRegion,
+    StdoutSink, default_backoff,
 };
 use crate::sources::NamedSources;
 use crate::webhook::{Archive, Tokens, WebhookReceiver};
@@ -84,20 +84,28 @@ pub async fn shipper(
     })
 }
 
-/// The connection to the cluster, with the secret (if any) fetched once.
+/// The connection to the cluster, with the secret (if any) fetched now, and again when the
+/// cluster answers 401 (a rotation).
 pub async fn connection(
     sink: &SinkArgs,
     aws: Option<&SdkConfig>,
 ) -> Result<EsConnection, ConfigError> {
     let mut settings = sink.settings();
+    let mut source = None;
     if let Some(arn) = settings.secret_arn.clone() {
         let config = aws_or_load(aws).await;
-        let secret = crate::aws::secret_string(&crate::aws::secrets_client(&config), &arn)
+        let client = crate::aws::secrets_client(&config);
+        let secret = crate::aws::secret_string(&client, &arn)
             .await
             .map_err(ConfigError::ElasticsearchSecret)?;
+        source = Some(CredentialSource::secrets_manager(
+            client,
+            arn,
+            settings.clone(),
+        ));
         settings.merge_secret(&secret)?;
     }
-    let connection = EsConnection::new(&settings)?;
+    let connection = EsConnection::with_source(&settings, source)?;
     let Some(region) = connection.sigv4_region()? else {
         return Ok(connection);
     };

@@ -22,7 +22,7 @@ pub mod templates;
 pub use bulk::{BatchLimits, BulkBatch};
 pub use client::{BatchOutcome, EsSink, default_backoff};
 pub use cluster_url::decode_cloud_id;
-pub use connection::{EsConnection, EsSettings};
+pub use connection::{CredentialSource, EsConnection, EsSettings, SecretReader};
 pub use counts::Counts;
 pub use dead_letter::DeadLetter;
 pub use error::{BatchError, DeadLetterError, EsError};

@@ -5,8 +5,8 @@
 //!   template `cursor-audit-forwarder@lifecycle`, composed before the optional
 //!   `cursor-audit-forwarder@custom`, so what a user puts there (another retention, or an
 //!   ILM policy, which a data stream prefers) wins. It applies to data streams created
-//!   after `setup`; an existing one keeps what it has (docs/deploy-notes.md says how to
-//!   change it).
+//!   after `setup`; an existing one keeps what it has (docs/deployment-options.md, "Retention",
+//!   says how to change it).
 //! - OpenSearch: an Index State Management policy `cursor-audit-forwarder` for
 //!   `.ds-logs-cursor.audit-*` (rollover every 30 days or 50 GB, delete at the retention),
 //!   created when absent and updated only when it is ours; without the ISM plugin nothing is

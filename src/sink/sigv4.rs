@@ -1,8 +1,7 @@
 //! AWS Signature Version 4 for Amazon OpenSearch Service domains with IAM access control:
 //! when signing is on, which region, and the signer itself (the SDK's own `aws-sigv4` crate,
 //! service `es`). Credentials come from the standard chain and are refreshed before they
-//! expire, so a long backfill on role credentials keeps working (docs/deploy-notes.md,
-//! "Amazon OpenSearch Service").
+//! expire, so a long backfill on role credentials keeps working (docs/deploy-opensearch.md).
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -744,7 +744,7 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, buckets, code_zip):
                                  SecretString=json.dumps({"url": es}))["ARN"]
     key_secret = sm.create_secret(Name="cursor-audit/cursor-admin-api-key", KmsKeyId=key_arn,
                                   SecretString=json.dumps({"api_key": API_KEY}))["ARN"]
-    # the index templates, as the README's deploy steps install them (the operator's credentials)
+    # the index templates, as docs/deploy-elastic.md's steps install them (the operator's credentials)
     env = clean_environ()
     code, _, err = run_binary(["setup"], dict(env, ES_URL=es))
     check("setup installs the index templates", code == 0, err[-400:])

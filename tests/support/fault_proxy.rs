@@ -54,6 +54,9 @@ struct State {
     /// Forward the upstream's response headers (for S3: `ETag` and the rest), not only its
     /// status and body.
     pass_headers: bool,
+    /// When set, every request without exactly this `Authorization` header is answered 401
+    /// as Elasticsearch's security answers it (the test node runs without security).
+    required_authorization: Option<String>,
 }
 
 /// The running proxy (it lives as long as the test process).
@@ -101,6 +104,13 @@ impl FaultProxy {
             .extend(faults.iter().copied());
     }
 
+    /// From now on, answers 401 to every request whose `Authorization` header is not
+    /// `header` (`None`: accept any). Stands for the cluster's security: the credentials it
+    /// accepts, and those it no longer accepts once they are invalidated.
+    pub fn require_authorization(&self, header: Option<String>) {
+        self.state.lock().unwrap().required_authorization = header;
+    }
+
     /// Everything seen so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
@@ -137,7 +147,17 @@ async fn handle(
         fault,
     });
     let mut upstream_headers: Vec<(String, String)> = Vec::new();
+    let required = state.lock().unwrap().required_authorization.clone();
+    let authorized = required.is_none_or(|wanted| {
+        headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && *v == wanted)
+    });
     let (status, response_body) = match fault {
+        _ if !authorized => (
+            401,
+            br#"{"error":{"type":"security_exception","reason":"unable to authenticate with provided credentials and anonymous access is not allowed for this request"},"status":401}"#.to_vec(),
+        ),
         Some(Fault::Status(status)) => (
             status,
             format!(

@@ -61,13 +61,18 @@ class Keys:
             self.known[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else None, None)
         self.serial = itertools.count()
 
-    def issue(self, lifetime):
-        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=lifetime)
+    def issue(self, lifetime, accepted_for=0):
+        """Temporary credentials advertised to expire after `lifetime` seconds; refused after
+        `accepted_for` seconds when that is set (a compressed clock: a client that keeps
+        them past its own refresh point is refused within the test's time)."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        expiry = now + datetime.timedelta(seconds=lifetime)
+        refused_from = now + datetime.timedelta(seconds=accepted_for) if accepted_for else expiry
         key = f"ASIATEMP{next(self.serial):08d}"
         secret = secrets.token_hex(20)
         token = secrets.token_hex(32)
         with self.lock:
-            self.known[key] = (secret, token, expiry)
+            self.known[key] = (secret, token, refused_from)
         return {
             "AccessKeyId": key,
             "SecretAccessKey": secret,
@@ -149,6 +154,7 @@ def main():
     parser.add_argument("--service", default="es")
     parser.add_argument("--key", action="append", default=[])
     parser.add_argument("--lifetime", type=float, default=0)
+    parser.add_argument("--accepted-for", type=float, default=0)
     parser.add_argument("--bulk-delay", type=float, default=0)
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
@@ -181,7 +187,7 @@ def main():
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if self.path == "/credentials" and args.lifetime > 0:
-                issued = keys.issue(args.lifetime)
+                issued = keys.issue(args.lifetime, args.accepted_for)
                 self.record(method=self.command, path=self.path, key=issued["AccessKeyId"],
                             verdict="issued", status=200)
                 self.answer(200, json.dumps(issued).encode())

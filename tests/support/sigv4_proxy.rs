@@ -25,6 +25,9 @@ pub struct ProxyOptions<'a> {
     pub keys: &'a [&'a str],
     /// When set, `GET /credentials` issues temporary credentials living this many seconds.
     pub lifetime_seconds: Option<f64>,
+    /// When set, issued credentials are refused this many seconds after they were issued,
+    /// whatever expiry they advertise.
+    pub accepted_seconds: Option<f64>,
     /// A pause before forwarding each `_bulk` request.
     pub bulk_delay_seconds: f64,
 }
@@ -52,6 +55,9 @@ impl SigV4Proxy {
         }
         if let Some(lifetime) = options.lifetime_seconds {
             command.args(["--lifetime", &lifetime.to_string()]);
+        }
+        if let Some(accepted) = options.accepted_seconds {
+            command.args(["--accepted-for", &accepted.to_string()]);
         }
         let mut child = command
             .stdout(Stdio::piped())
