@@ -69,6 +69,10 @@ sam_started=$SECONDS
     cfn-lint template.yaml --parameters "${common[@]}" "$es" NotificationSource=eventbridge AuditKeyPrefix=cursor/
     cfn-lint template.yaml --parameters "${common[@]}" "$es" DeadLetterBucketName=my-dead-letters \
         AlarmEmail=secops@example.com
+    # a Cursor Organization: the team list in a secret, each team's key in its own
+    cfn-lint template.yaml --parameters AuditBucketName=audit "$es" \
+        CursorTeamsSecretArn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:teams-AbCdEf \
+        CursorTeamKeySecretArns=arn:aws:secretsmanager:eu-west-1:123456789012:secret:eng-AbCdEf,arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops-AbCdEf
     # the webhook receiver: its archive in the dead-letter bucket (the audit bucket, or one of
     # its own), or in a bucket named for it
     webhook=(EnableWebhook=true
