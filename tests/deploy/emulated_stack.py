@@ -57,6 +57,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK = "cursor-audit"
 OS_STACK = "cursor-audit-os"
+TEAMS_STACK = "cursor-audit-teams"
 API_KEY = "key_deploy_0001"
 CODE_BUCKET = "deploy-code"
 WORK = ROOT / "target" / "deploy"  # logs of each run (moto, cargo-lambda), kept for a look afterwards
@@ -1035,6 +1036,85 @@ def run(moto, cfn, es, work, use_runtime, namespace, stream, buckets, code_zip):
                     table.append((f"{r} (OpenSearch variant)", "OpenSearchDomain",
                                   "not exercisable in moto (the domain is not emulated; SigV4 signing is tested by "
                                   "tests/sigv4.rs); Resource checked: " + ", ".join(as_list(st["Resource"]))))
+
+    # -------------------------------------------------------------- the teams variant
+    teams_variant(moto, cfn, es, namespace, es_secret)
+
+
+def teams_variant(moto, cfn, es, namespace, es_secret):
+    """A Cursor Organization (docs/teams.md): the team list in a secret, each team's key in its
+    own; the poller polls both teams under its role, the forwarder routes S3 records by team_id
+    under its role, and each role may read exactly the secrets it needs."""
+    admin = lambda s: client(s, moto.url)  # noqa: E731
+    s3, sm, lam = admin("s3"), admin("secretsmanager"), admin("lambda")
+    bucket = f"audit-teams-{namespace}"
+    streams = {t: f"logs-cursor.audit-{namespace}{t}" for t in ("eng", "ops")}
+    with moto.admin():
+        s3.create_bucket(Bucket=bucket)
+        keys = {t: sm.create_secret(Name=f"cursor-audit/teams/{t}", SecretString=API_KEY)["ARN"] for t in streams}
+        teams = [{"name": "eng", "api_key_secret_arn": keys["eng"], "namespace": namespace + "eng",
+                  "tags": ["cursor-eng"], "team_id": "555"},
+                 {"name": "ops", "api_key_secret_arn": keys["ops"], "namespace": namespace + "ops"}]
+        teams_secret = sm.create_secret(Name="cursor-audit/teams", SecretString=json.dumps(teams))["ARN"]
+        params = {"AuditBucketName": bucket, "ElasticsearchSecretArn": es_secret, "CursorTeamsSecretArn": teams_secret,
+                  "CursorTeamKeySecretArns": ",".join(keys.values()), "DataStreamNamespace": namespace}
+        _, physical = create_stack(moto, cfn, TEAMS_STACK, params)
+        roles = {r: physical[r] for r in ("S3ForwarderRole", "ApiPollerRole")}
+        docs = {r: role_policies(moto, n) for r, n in roles.items()}
+        iam = admin("iam")
+        creds = {r: assume(moto, iam.get_role(RoleName=n)["Role"]["Arn"]) for r, n in roles.items()}
+        for r, n in roles.items():
+            put_policies(moto, n, docs[r])
+        fwd_env = function_env(lam, physical["S3ForwarderFunction"], creds["S3ForwarderRole"], moto.url)
+        poll_env = function_env(lam, physical["ApiPollerFunction"], creds["ApiPollerRole"], moto.url)
+
+    def secrets_of(role):
+        return {r for doc in docs[role].values() for st in doc["Statement"]
+                if "secretsmanager:GetSecretValue" in as_list(st["Action"]) for r in as_list(st["Resource"])}
+    check("teams variant: the poller may read the cluster's secret, the team list and exactly the teams' key secrets",
+          secrets_of("ApiPollerRole") == {es_secret, teams_secret, *keys.values()}, str(secrets_of("ApiPollerRole")))
+    check("teams variant: the forwarder may read the cluster's secret and the team list, no key",
+          secrets_of("S3ForwarderRole") == {es_secret, teams_secret}, str(secrets_of("S3ForwarderRole")))
+    check("teams variant: both functions get CURSOR_TEAMS_SECRET_ARN, the poller no single key",
+          fwd_env.get("CURSOR_TEAMS_SECRET_ARN") == teams_secret == poll_env.get("CURSOR_TEAMS_SECRET_ARN")
+          and not poll_env.get("CURSOR_API_KEY_SECRET_ARN"), "")
+    for role in roles:
+        for doc in docs[role].values():
+            for st in doc["Statement"]:
+                if st.get("Sid") in ("TeamKeySecrets", "TeamsSecret"):
+                    table.append((f"{role} (teams variant)", st["Sid"],
+                                  "not separable in moto (it authorizes Secrets Manager against \"*\"); Resource "
+                                  "checked: " + ", ".join(as_list(st["Resource"]))))
+
+    now = datetime.now(timezone.utc)
+    events = [cursor_event(f"teams-{namespace}-{i}", now - timedelta(minutes=i + 1), "add_user",
+                           {"user_email": f"t{i}@example.com", "role": "MEMBER"}) for i in range(3)]
+    api = FakeCursor(API_KEY, events)
+    poll_env["CURSOR_API_URL"] = api.url
+    code, out, err = run_binary(["poll", "--once"], poll_env)
+    check("teams variant: poll --once as the poller role polls both teams", code == 0, err[-600:])
+    check("teams variant: each team's events in its own data stream",
+          all(es_count(es, s) == len(events) for s in streams.values()),
+          str({t: es_count(es, s) for t, s in streams.items()}))
+
+    key = "2026/12/04/two-teams.jsonl.gz"
+    when = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    records = [{"metadata": {"id": f"teams-s3-{namespace}-eng", "timestamp": when}, "team_id": "555",
+                "ip_address": "192.0.2.10", "user_email": "admin@example.com", "logout": {}},
+               {"metadata": {"id": f"teams-s3-{namespace}-other", "timestamp": when}, "team_id": "777",
+                "ip_address": "192.0.2.10", "user_email": "admin@example.com", "logout": {}}]
+    with moto.admin():
+        s3.put_object(Bucket=bucket, Key=key, Body=gz_lines(records))
+    home = f"logs-cursor.audit-{namespace}"
+    home_before = es_count(es, home)
+    code, out, err = run_binary(["ship", f"s3://{bucket}/{key}"], fwd_env)
+    http_json("POST", f"{es}/{streams['eng']}/_refresh")
+    _, eng = http_json("GET", f"{es}/{streams['eng']}/_search?q=event.action:logout&size=5")
+    tags = [h["_source"].get("tags") for h in eng.get("hits", {}).get("hits", [])]
+    check("teams variant: the forwarder role ships an object of two teams: team_id 555 to eng (with its tag), "
+          "the unlisted one to the deployment's namespace",
+          code == 0 and len(tags) == 1 and "cursor-eng" in tags[0]
+          and es_count(es, home) == home_before + 1, f"{err[-400:]} eng tags {tags}, {home}: {es_count(es, home)}")
 
 
 def report():
