@@ -295,7 +295,11 @@ pub async fn pollers(
             for team in teams {
                 let mut settings = cursor.api_settings();
                 settings.event_types = team.event_types.clone().or(settings.event_types);
-                let api = CursorApiClient::new(settings, ApiKey::new(team.key_source(aws)))?;
+                let key = ApiKey::new(team.key_source(aws)).from_setting(format!(
+                    "the \"api_key\" of team {} in CURSOR_TEAMS",
+                    team.name
+                ));
+                let api = CursorApiClient::new(settings, key)?;
                 let store = store(team.poller_name(cursor), Some(&team.name))?;
                 clients.push((Some(team), api, store));
             }

@@ -3,18 +3,26 @@
 //! rate limit answered with the documented 429 body, the 30-day range and retention rules,
 //! newest-first pages with inclusive edges, events recorded "late", and injected faults.
 //!
+//! One server can stand for several teams of a Cursor Organization: each team has its own
+//! key, its own team id (`params.teamId`), its own events and its own rolling rate limit
+//! (Cursor's is per team). [`FakeCursorApi::start`] makes team 1 (id [`TEAM_ID`]); the
+//! single-team methods (`set_api_key`, `add_events`, …) act on it; [`FakeCursorApi::add_team`]
+//! adds more. A key can be revoked ([`FakeCursorApi::revoke_key`]): 401 from then on.
+//!
 //! Each request goes through these steps, in order:
 //! 1. it is recorded (1-based sequence number, arrival time);
 //! 2. the first queued fault that matches it is consumed: a status answers at once, a delay
 //!    or a hold (until the test opens a gate) waits (a client that disconnects meanwhile is
 //!    recorded with status 499 and dropped);
-//! 3. the `Authorization` header must be `Basic base64("<key>:")` for the current key (401);
-//! 4. the rolling rate limit counts the non-429 answers of the last `per` (429, which do not
-//!    count themselves);
+//! 3. the `Authorization` header must be `Basic base64("<key>:")` for the current key of a
+//!    team, not revoked (401); a team's latency ([`FakeCursorApi::set_team_latency`]) is
+//!    waited out before answering it;
+//! 4. the team's rolling rate limit counts the non-429 answers to its key of the last `per`
+//!    (429, which do not count themselves);
 //! 5. the query is validated (400);
-//! 6. the page of the selected events is answered.
+//! 6. the page of the team's selected events is answered.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +51,24 @@ pub enum FaultWhen {
     AnyRequest,
     /// Requests for this page (`page` query parameter, 1 when absent).
     Page(u32),
+    /// Any request carrying this team's current key.
+    Team(TeamHandle),
+    /// Requests carrying this team's current key for this page (1 when absent).
+    TeamPage(TeamHandle, u32),
+}
+
+/// One team of the fake (team 1 is the one [`FakeCursorApi::start`] made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TeamHandle(usize);
+
+impl TeamHandle {
+    /// Team 1, the one [`FakeCursorApi::start`] made.
+    pub const FIRST: TeamHandle = TeamHandle(0);
+
+    /// 0-based, in the order the teams were added.
+    pub fn index(self) -> usize {
+        self.0
+    }
 }
 
 /// What an injected fault does.
@@ -118,6 +144,11 @@ pub struct ApiRequest {
     pub end_time: Option<String>,
     pub event_types: Option<String>,
     pub authorization: Option<String>,
+    /// The user name of a Basic `Authorization` (the key), if any.
+    pub key: Option<String>,
+    /// The team whose current, unrevoked key the request carried (`None`: answered 401
+    /// unless a fault answered first).
+    pub team: Option<TeamHandle>,
     /// The status answered (0 while the request is still in progress, 499 when the client
     /// went away during an injected delay).
     pub status: u16,
@@ -140,16 +171,53 @@ struct QueuedFault {
     remaining: usize,
 }
 
-struct State {
+/// One team: its key, id, events, latency and rate-limit window.
+struct TeamState {
     api_key: String,
+    team_id: u64,
+    events: Vec<StoredEvent>,
+    /// Waited out before each answer to this team.
+    latency: Duration,
+    /// When each non-429 answer to this team's key was decided (its rate limiter's window).
+    counted: VecDeque<Instant>,
+}
+
+impl TeamState {
+    fn new(api_key: &str, team_id: u64) -> TeamState {
+        TeamState {
+            api_key: api_key.to_owned(),
+            team_id,
+            events: Vec::new(),
+            latency: Duration::ZERO,
+            counted: VecDeque::new(),
+        }
+    }
+}
+
+struct State {
+    teams: Vec<TeamState>,
+    /// Keys refused from now on, whichever team had them.
+    revoked: HashSet<String>,
+    /// Every team's limit: at most `rate_max` non-429 answers per key in any `rate_per`.
     rate_max: usize,
     rate_per: Duration,
     retry_after_on_limit: Option<u64>,
-    events: Vec<StoredEvent>,
     faults: VecDeque<QueuedFault>,
     requests: Vec<ApiRequest>,
-    /// When each non-429 answer was decided (the rate limiter's window).
-    counted: VecDeque<Instant>,
+}
+
+impl State {
+    /// The team whose current key `key` is, unless revoked.
+    fn team_of(&self, key: Option<&str>) -> Option<TeamHandle> {
+        let key = key?;
+        if self.revoked.contains(key) {
+            return None;
+        }
+        self.teams
+            .iter()
+            .position(|t| t.api_key == key)
+            .map(TeamHandle)
+    }
 }
 
 /// The running fake (it lives as long as the test process).
@@ -161,17 +229,17 @@ pub struct FakeCursorApi {
 }
 
 impl FakeCursorApi {
-    /// Starts the fake on a free loopback port, accepting `api_key`.
+    /// Starts the fake on a free loopback port, with team 1 (id [`TEAM_ID`]) accepting
+    /// `api_key`.
     pub fn start(api_key: &str) -> FakeCursorApi {
         let state = Arc::new(Mutex::new(State {
-            api_key: api_key.to_owned(),
+            teams: vec![TeamState::new(api_key, TEAM_ID)],
+            revoked: HashSet::new(),
             rate_max: 20,
             rate_per: Duration::from_secs(60),
             retry_after_on_limit: None,
-            events: Vec::new(),
             faults: VecDeque::new(),
             requests: Vec::new(),
-            counted: VecDeque::new(),
         }));
         let served = state.clone();
         let url = super::serve_loopback(move |stream| {
@@ -183,12 +251,49 @@ impl FakeCursorApi {
         FakeCursorApi { url, state }
     }
 
-    /// Replaces the accepted key (rotation): the old one is refused from now on.
+    /// Replaces team 1's key (rotation): the old one is refused from now on.
     pub fn set_api_key(&self, key: &str) {
-        self.lock().api_key = key.to_owned();
+        self.set_team_key(TeamHandle::FIRST, key);
     }
 
-    /// At most `max_requests` non-429 answers in any rolling `per` (default 20 per 60 s).
+    /// Replaces a team's key (rotation): the old one is refused from now on.
+    pub fn set_team_key(&self, team: TeamHandle, key: &str) {
+        self.lock().teams[team.0].api_key = key.to_owned();
+    }
+
+    /// Adds a team with its own key, team id (`params.teamId`), events and rate limit.
+    pub fn add_team(&self, api_key: &str, team_id: u64) -> TeamHandle {
+        let mut state = self.lock();
+        assert!(
+            state.teams.iter().all(|t| t.api_key != api_key),
+            "two fake teams with the key {api_key}"
+        );
+        state.teams.push(TeamState::new(api_key, team_id));
+        TeamHandle(state.teams.len() - 1)
+    }
+
+    /// The team whose current key `key` is (revoked or not).
+    pub fn team(&self, key: &str) -> Option<TeamHandle> {
+        self.lock()
+            .teams
+            .iter()
+            .position(|t| t.api_key == key)
+            .map(TeamHandle)
+    }
+
+    /// Refuses `key` with 401 from now on, whichever team it belongs to.
+    pub fn revoke_key(&self, key: &str) {
+        self.lock().revoked.insert(key.to_owned());
+    }
+
+    /// Every answer to `team` waits this long first (after any injected fault): a slow
+    /// API for that team only. A client that goes away meanwhile is recorded with 499.
+    pub fn set_team_latency(&self, team: TeamHandle, latency: Duration) {
+        self.lock().teams[team.0].latency = latency;
+    }
+
+    /// At most `max_requests` non-429 answers per key (team) in any rolling `per`
+    /// (default 20 per 60 s).
     pub fn set_rate_limit(&self, max_requests: usize, per: Duration) {
         let mut state = self.lock();
         state.rate_max = max_requests;
@@ -200,15 +305,31 @@ impl FakeCursorApi {
         self.lock().retry_after_on_limit = seconds;
     }
 
-    /// Adds events every later request can see. Each needs an RFC 3339 `timestamp`.
+    /// Adds events every later request of team 1 can see. Each needs an RFC 3339
+    /// `timestamp`.
     pub fn add_events(&self, events: impl IntoIterator<Item = Value>) {
         self.add_late_events(events, 1);
     }
 
-    /// Adds events that only requests with sequence number `visible_from_request` or later
-    /// see (1-based count of every request received), as if Cursor recorded them late.
+    /// Adds events team 1's requests see from sequence number `visible_from_request` on
+    /// (1-based count of every request received), as if Cursor recorded them late.
     pub fn add_late_events(
         &self,
+        events: impl IntoIterator<Item = Value>,
+        visible_from_request: usize,
+    ) {
+        self.add_late_team_events(TeamHandle::FIRST, events, visible_from_request);
+    }
+
+    /// Adds events every later request of `team` can see.
+    pub fn add_team_events(&self, team: TeamHandle, events: impl IntoIterator<Item = Value>) {
+        self.add_late_team_events(team, events, 1);
+    }
+
+    /// Adds events `team`'s requests see from sequence number `visible_from_request` on.
+    pub fn add_late_team_events(
+        &self,
+        team: TeamHandle,
         events: impl IntoIterator<Item = Value>,
         visible_from_request: usize,
     ) {
@@ -230,7 +351,7 @@ impl FakeCursorApi {
                 }
             })
             .collect();
-        self.lock().events.extend(stored);
+        self.lock().teams[team.0].events.extend(stored);
     }
 
     /// Queues a fault for the next `times` matching requests. Faults are consumed in order of
@@ -250,19 +371,28 @@ impl FakeCursorApi {
         self.lock().requests.clone()
     }
 
+    /// The requests that carried `key` (as the Basic user name), whatever their status.
+    pub fn requests_with_key(&self, key: &str) -> Vec<ApiRequest> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(key))
+            .cloned()
+            .collect()
+    }
+
     /// The largest number of request arrivals (whatever their status) within any half-open
     /// interval `[t, t + window)`.
     pub fn max_requests_in_window(&self, window: Duration) -> usize {
         let arrivals: Vec<Instant> = self.lock().requests.iter().map(|r| r.at).collect();
-        let mut best = 0;
-        let mut first = 0;
-        for (last, at) in arrivals.iter().enumerate() {
-            while first <= last && at.duration_since(arrivals[first]) >= window {
-                first += 1;
-            }
-            best = best.max(last + 1 - first);
-        }
-        best
+        max_in_window(&arrivals, window)
+    }
+
+    /// [`FakeCursorApi::max_requests_in_window`] over the requests that carried `key`
+    /// (what Cursor's per-team limit counts), whatever their status.
+    pub fn max_requests_in_window_for(&self, key: &str, window: Duration) -> usize {
+        let arrivals: Vec<Instant> = self.requests_with_key(key).iter().map(|r| r.at).collect();
+        max_in_window(&arrivals, window)
     }
 
     /// How many requests were answered 200.
@@ -278,6 +408,19 @@ impl FakeCursorApi {
         // A panicking test thread must not hide the server's state from the others.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The most of `arrivals` (in order) within any half-open `[t, t + window)`.
+fn max_in_window(arrivals: &[Instant], window: Duration) -> usize {
+    let mut best = 0;
+    let mut first = 0;
+    for (last, at) in arrivals.iter().enumerate() {
+        while first <= last && at.duration_since(arrivals[first]) >= window {
+            first += 1;
+        }
+        best = best.max(last + 1 - first);
+    }
+    best
 }
 
 /// A realistic Admin API event of `event_type` (the shape of Cursor's documented examples).
@@ -557,13 +700,17 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Records the final answer of request `sequence` and, unless 429, counts it for the rate limit.
+/// Records the final answer of request `sequence` and, unless 429, counts it for the rate
+/// limit of the team whose key it carried.
 fn finish(state: &mut State, sequence: usize, reply: &Reply) {
     let request = &mut state.requests[sequence - 1];
     request.status = reply.status;
     request.events_returned = reply.events_returned;
-    if reply.status != 429 {
-        state.counted.push_back(Instant::now());
+    let team = request.team;
+    if reply.status != 429
+        && let Some(team) = team
+    {
+        state.teams[team.0].counted.push_back(Instant::now());
     }
 }
 
@@ -581,8 +728,10 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
         let mut state = lock(state);
         let sequence = state.requests.len() + 1;
         let served_path = head.method == "GET" && head.path == AUDIT_LOGS_PATH;
+        let key = basic_user(head.authorization.as_deref());
+        let team = state.team_of(key.as_deref());
         let fault = if served_path {
-            take_fault(&mut state.faults, head.page_or_default())
+            take_fault(&mut state.faults, head.page_or_default(), team)
         } else {
             None
         };
@@ -595,6 +744,8 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
             end_time: head.param("endTime").map(str::to_owned),
             event_types: head.param("eventTypes").map(str::to_owned),
             authorization: head.authorization.clone(),
+            key,
+            team,
             status: 0,
             events_returned: 0,
             fault: fault.clone(),
@@ -640,6 +791,21 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
         }
         None => None,
     };
+    if immediate.is_none() {
+        // The team's latency (looked up now: a key revoked meanwhile has none).
+        let latency = {
+            let state = lock(state);
+            let key = basic_user(head.authorization.as_deref());
+            state
+                .team_of(key.as_deref())
+                .map_or(Duration::ZERO, |t| state.teams[t.0].latency)
+        };
+        if !latency.is_zero() && !wait_unless_closed(&mut stream, tokio::time::sleep(latency)).await
+        {
+            lock(state).requests[sequence - 1].status = CLIENT_CLOSED;
+            return Ok(());
+        }
+    }
     let reply = {
         let mut state = lock(state);
         let reply = match immediate {
@@ -652,10 +818,16 @@ async fn handle(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<
     write_reply(&mut stream, &reply).await
 }
 
-fn take_fault(faults: &mut VecDeque<QueuedFault>, page: Option<u32>) -> Option<CursorFault> {
+fn take_fault(
+    faults: &mut VecDeque<QueuedFault>,
+    page: Option<u32>,
+    team: Option<TeamHandle>,
+) -> Option<CursorFault> {
     let index = faults.iter().position(|f| match f.when {
         FaultWhen::AnyRequest => true,
         FaultWhen::Page(n) => page == Some(n),
+        FaultWhen::Team(t) => team == Some(t),
+        FaultWhen::TeamPage(t, n) => team == Some(t) && page == Some(n),
     })?;
     let queued = &mut faults[index];
     queued.remaining -= 1;
@@ -666,14 +838,21 @@ fn take_fault(faults: &mut VecDeque<QueuedFault>, page: Option<u32>) -> Option<C
     Some(fault)
 }
 
-fn authorized(authorization: Option<&str>, key: &str) -> bool {
-    let Some((scheme, credentials)) = authorization.and_then(|a| a.split_once(' ')) else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("basic")
-        && base64::engine::general_purpose::STANDARD
-            .decode(credentials.trim())
-            .is_ok_and(|decoded| decoded == format!("{key}:").as_bytes())
+/// The user name of `Basic base64("<user>:")` (the password must be empty); `None` for
+/// anything else.
+fn basic_user(authorization: Option<&str>) -> Option<String> {
+    let (scheme, credentials) = authorization?.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim())
+        .ok()?;
+    let user = decoded.strip_suffix(b":")?;
+    if user.contains(&b':') {
+        return None;
+    }
+    String::from_utf8(user.to_vec()).ok()
 }
 
 /// RFC 3339, or epoch milliseconds as digits.
@@ -698,23 +877,28 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, Reply> {
 
 /// Steps 3 to 6 for a request that got past its fault.
 fn answer(state: &mut State, head: &Head, sequence: usize) -> Reply {
-    // 3. Authentication.
-    if !authorized(head.authorization.as_deref(), &state.api_key) {
+    // 3. Authentication (against the key's state now: a key revoked or rotated while
+    // its request waited is refused).
+    let key = basic_user(head.authorization.as_deref());
+    let team = state.team_of(key.as_deref());
+    state.requests[sequence - 1].team = team;
+    let Some(team) = team else {
         return Reply::error(
             401,
             json!({"error": "Unauthorized", "message": "Invalid API key"}),
         );
-    }
-    // 4. Rolling rate limit over the non-429 answers.
+    };
+    // 4. The team's rolling rate limit over the non-429 answers to its key.
+    let (rate_max, rate_per) = (state.rate_max, state.rate_per);
     let now = Instant::now();
-    while state
-        .counted
+    let counted = &mut state.teams[team.0].counted;
+    while counted
         .front()
-        .is_some_and(|t| now.duration_since(*t) >= state.rate_per)
+        .is_some_and(|t| now.duration_since(*t) >= rate_per)
     {
-        state.counted.pop_front();
+        counted.pop_front();
     }
-    if state.counted.len() >= state.rate_max {
+    if counted.len() >= rate_max {
         return Reply {
             status: 429,
             retry_after: state.retry_after_on_limit.map(|s| s.to_string()),
@@ -778,7 +962,8 @@ fn answer(state: &mut State, head: &Head, sequence: usize) -> Reply {
             .filter(|t| !t.is_empty())
             .collect()
     });
-    let mut selected: Vec<&StoredEvent> = state
+    let team = &state.teams[team.0];
+    let mut selected: Vec<&StoredEvent> = team
         .events
         .iter()
         .filter(|e| e.visible_from <= sequence)
@@ -816,7 +1001,7 @@ fn answer(state: &mut State, head: &Head, sequence: usize) -> Reply {
                 "hasPreviousPage": page > 1,
             },
             "params": {
-                "teamId": TEAM_ID,
+                "teamId": team.team_id,
                 "startDate": start.timestamp_millis(),
                 "endDate": end.timestamp_millis(),
             },

@@ -20,7 +20,7 @@ pub enum CursorApiError {
         message: String,
     },
     /// 401, also after re-reading the key.
-    #[error("Cursor Admin API: the API key was refused ({message}) {hint}")]
+    #[error("Cursor Admin API: the API key was refused (401: {message}); {hint}")]
     Unauthorized {
         /// Cursor's explanation.
         message: String,

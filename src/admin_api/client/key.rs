@@ -52,6 +52,8 @@ impl std::fmt::Debug for ApiKeySource {
 /// The key, fetched once and cached; re-read when Cursor refuses it (rotation).
 pub struct ApiKey {
     source: ApiKeySource,
+    /// The setting a plain key came from, for hints (`CURSOR_API_KEY` unless told).
+    origin: String,
     cached: tokio::sync::Mutex<Option<String>>,
 }
 
@@ -68,8 +70,15 @@ impl ApiKey {
     pub fn new(source: ApiKeySource) -> ApiKey {
         ApiKey {
             source,
+            origin: "CURSOR_API_KEY".into(),
             cached: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Names the setting a plain key came from (a team's `api_key` in `CURSOR_TEAMS`).
+    pub fn from_setting(mut self, origin: impl Into<String>) -> ApiKey {
+        self.origin = origin.into();
+        self
     }
 
     async fn fetch(&self) -> Result<String, KeyError> {
@@ -109,9 +118,9 @@ impl ApiKey {
 
     pub(crate) fn hint(&self) -> String {
         match &self.source {
-            ApiKeySource::Plain(_) => "; check CURSOR_API_KEY".into(),
+            ApiKeySource::Plain(_) => format!("check {}", self.origin),
             ApiKeySource::Secret { arn, .. } => {
-                format!("after re-reading secret {arn}; check the key stored there")
+                format!("the key was read again from secret {arn}; check the key stored there")
             }
         }
     }
@@ -126,5 +135,12 @@ mod tests {
         let key = ApiKey::new(ApiKeySource::Plain("key_Hidden123".into()));
         let shown = format!("{key:?} {:?}", ApiKeySource::Plain("key_Hidden123".into()));
         assert!(!shown.contains("Hidden123"), "{shown}");
+        assert_eq!(key.hint(), "check CURSOR_API_KEY");
+        let team = ApiKey::new(ApiKeySource::Plain("k".into()))
+            .from_setting("the \"api_key\" of team ops in CURSOR_TEAMS");
+        assert_eq!(
+            team.hint(),
+            "check the \"api_key\" of team ops in CURSOR_TEAMS"
+        );
     }
 }
