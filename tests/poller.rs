@@ -60,22 +60,16 @@ impl Fixture {
     }
 
     fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env = services::aws_env();
-        let mut set = |k: &str, v: &str| {
-            env.retain(|(key, _)| key != k);
-            env.push((k.to_owned(), v.to_owned()));
-        };
-        set("ES_URL", &self.engine.url);
-        set("DATA_STREAM_NAMESPACE", &self.namespace);
-        set("CHECKPOINT_TABLE", &self.table);
-        set("CURSOR_API_URL", &self.api.url);
-        set("CURSOR_API_KEY", API_KEY);
-        set("CURSOR_REQUESTS_PER_MINUTE", "6000");
-        set("CURSOR_LEASE_SECONDS", "3");
-        for (k, v) in extra {
-            set(k, v);
-        }
-        env
+        let settings = [
+            ("ES_URL", self.engine.url.as_str()),
+            ("DATA_STREAM_NAMESPACE", &self.namespace),
+            ("CHECKPOINT_TABLE", &self.table),
+            ("CURSOR_API_URL", &self.api.url),
+            ("CURSOR_API_KEY", API_KEY),
+            ("CURSOR_REQUESTS_PER_MINUTE", "6000"),
+            ("CURSOR_LEASE_SECONDS", "3"),
+        ];
+        services::aws_env_with(&settings, extra)
     }
 
     fn poll(&self, extra: &[(&str, &str)]) -> CliRun {

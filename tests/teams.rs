@@ -135,21 +135,16 @@ impl Org {
     }
 
     fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env = services::aws_env();
-        let mut set = |k: &str, v: &str| {
-            env.retain(|(key, _)| key != k);
-            env.push((k.to_owned(), v.to_owned()));
-        };
-        set("ES_URL", &self.engine.url);
-        set("DATA_STREAM_NAMESPACE", &self.base);
-        set("CHECKPOINT_TABLE", &self.table);
-        set("CURSOR_API_URL", &self.api.url);
-        set("CURSOR_TEAMS", &self.teams_json());
-        set("CURSOR_REQUESTS_PER_MINUTE", "6000");
-        for (k, v) in extra {
-            set(k, v);
-        }
-        env
+        let teams = self.teams_json();
+        let settings = [
+            ("ES_URL", self.engine.url.as_str()),
+            ("DATA_STREAM_NAMESPACE", &self.base),
+            ("CHECKPOINT_TABLE", &self.table),
+            ("CURSOR_API_URL", &self.api.url),
+            ("CURSOR_TEAMS", &teams),
+            ("CURSOR_REQUESTS_PER_MINUTE", "6000"),
+        ];
+        services::aws_env_with(&settings, extra)
     }
 
     fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> CliRun {

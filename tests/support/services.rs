@@ -72,6 +72,17 @@ pub fn aws_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// The AWS settings of [`aws_env`], then `settings` and `extra` in order, a later value
+/// replacing an earlier one of the same name.
+pub fn aws_env_with(settings: &[(&str, &str)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = aws_env();
+    for (k, v) in settings.iter().chain(extra) {
+        env.retain(|(key, _)| key != k);
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    env
+}
+
 /// A namespace no other test uses, so each test has its own data stream.
 pub fn unique_namespace(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
