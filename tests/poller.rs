@@ -5,14 +5,13 @@
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
 use support::fake_cursor::{ApiRequest, CursorFault, FakeCursorApi, FaultWhen, Gate, api_event};
 use support::services::{self, Engine};
-use support::{CliRun, run_cli};
+use support::{CliRun, run_cli, spawn_cli};
 
 use cursor_audit_forwarder::admin_api::{
     ApiKey, ApiKeySource, CursorApiClient, CursorApiError, CursorApiSettings, Window, api_backoff,
@@ -515,15 +514,7 @@ async fn a_crash_after_page_2_resumes_at_page_3_without_loss_or_duplicates() {
         ("CURSOR_PAGE_SIZE", "10"),
         ("CURSOR_LEASE_SECONDS", "600"),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
-        .args(["poll", "--once"])
-        .env_clear()
-        .envs(f.env(&env))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_cli(&["poll", "--once"], &f.env(&env));
     let started = Instant::now();
     while !f.api.requests().iter().any(|r| r.page == Some(3)) {
         assert!(

@@ -10,7 +10,6 @@
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -20,7 +19,7 @@ use support::fake_cursor::{
     ApiRequest, CursorFault, FakeCursorApi, FaultWhen, Gate, TEAM_ID, TeamHandle, api_event,
 };
 use support::services::{self, Engine};
-use support::{CliRun, run_cli};
+use support::{CliRun, run_cli, spawn_cli};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -1097,15 +1096,7 @@ async fn a_replay_restores_a_window_resumes_after_a_kill_and_leaves_the_live_che
         1,
     );
     let seen = org.api.requests().len();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
-        .args(replay_args)
-        .env_clear()
-        .envs(org.env(&env))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_cli(&replay_args, &org.env(&env));
     let started = Instant::now();
     while !org.api.requests()[seen..].iter().any(|r| r.page == Some(3)) {
         assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Args;
 
-use crate::admin_api::{AnyPollStore, TeamPollers, TeamsReport, replay_window};
+use crate::admin_api::{AnyPollStore, PollOutcome, TeamPollers, TeamsReport, replay_window};
 use crate::config::build::{self, PollerOutput};
 use crate::config::validate::parse_poll_interval;
 use crate::config::{CheckpointArgs, ConfigError, CursorArgs, NormalizerArgs, SinkArgs};
@@ -108,7 +108,7 @@ async fn poll_loop(pollers: &TeamPollers<AnyPollStore>, args: &PollArgs) -> Exit
         let held = done
             .reports
             .iter()
-            .any(|r| r.outcome.name() == "lease_held");
+            .any(|r| matches!(r.outcome, PollOutcome::LeaseHeld { .. }));
         if held {
             eprintln!(
                 "a team's poller holds its lease: that team was not replayed; run the replay again when the poll ends"

@@ -13,6 +13,7 @@ use super::error::ConfigError;
 use super::normalizer::NormalizerArgs;
 use super::s3::{CheckpointArgs, S3Args};
 use super::sink::SinkArgs;
+use super::teams::Team;
 use super::webhook::WebhookArgs;
 use crate::admin_api::{
     AnyPollStore, ApiKey, CursorApiClient, DynamoPollStore, FilePollStore, Poller, TeamPollers,
@@ -72,11 +73,27 @@ pub async fn shipper(
     normalizer_args: &NormalizerArgs,
     aws: Option<&SdkConfig>,
 ) -> Result<Shipper, ConfigError> {
-    let fields = sink.ship_fields();
     let teams = sink.teams.load(aws).await?;
+    shipper_for(
+        sink,
+        normalizer_args,
+        aws,
+        teams.as_deref().unwrap_or_default(),
+    )
+    .await
+}
+
+/// [`shipper`] with the team list read already.
+async fn shipper_for(
+    sink: &SinkArgs,
+    normalizer_args: &NormalizerArgs,
+    aws: Option<&SdkConfig>,
+    teams: &[Team],
+) -> Result<Shipper, ConfigError> {
+    let fields = sink.ship_fields();
     Ok(Shipper {
         normalizer: normalizer(normalizer_args, aws).await?,
-        teams: super::teams::routes(teams.as_deref().unwrap_or_default(), &fields),
+        teams: super::teams::routes(teams, &fields),
         fields: Arc::new(fields),
         limits: sink.limits(),
         max_line_bytes: normalizer_args.max_line_bytes,
@@ -311,7 +328,13 @@ pub async fn pollers(
             normalizer,
             dry_run,
         } => (
-            self::shipper(sink, normalizer, Some(aws)).await?,
+            shipper_for(
+                sink,
+                normalizer,
+                Some(aws),
+                teams.as_deref().unwrap_or_default(),
+            )
+            .await?,
             self::output(sink, dry_run, Some(aws)).await?,
         ),
     };

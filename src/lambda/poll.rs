@@ -175,8 +175,12 @@ fn answer(mut done: TeamsReport) -> Result<Value, HandlerError> {
         .map(|r| (r.team.clone().unwrap_or_default(), team_answer(r)))
         .collect();
     let counts = done.counts();
+    let caught_up = done
+        .reports
+        .iter()
+        .all(|r| matches!(r.outcome, PollOutcome::CaughtUp));
     Ok(json!({
-        "outcome": if done.reports.iter().all(|r| r.outcome.name() == "caught_up") { "caught_up" } else { "partial" },
+        "outcome": if caught_up { "caught_up" } else { "partial" },
         "read": counts.read,
         "indexed": counts.indexed,
         "teams": teams,

@@ -286,6 +286,21 @@ pub fn run_cli_exact(args: &[&str], env: &[(String, String)]) -> CliRun {
     }
 }
 
+/// Starts the binary in the background with `args` and exactly these environment
+/// variables (`RUST_LOG=warn`), its output discarded: for a test that kills it midway.
+pub fn spawn_cli(args: &[&str], env: &[(String, String)]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(env!("CARGO_BIN_EXE_cursor-audit-forwarder"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the binary")
+}
+
 /// Runs the binary with `args`, exactly these environment variables and `input` on stdin.
 pub fn run_with_stdin(args: &[&str], env: &[(&str, &str)], input: &[u8]) -> std::process::Output {
     use std::io::Write;
